@@ -1,0 +1,218 @@
+package dev.adder.core;
+
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * Where an adder server listens, or where a client connects: a Unix-domain
+ * socket path or a TCP host and port.
+ *
+ * <p>Textual forms accepted by {@link #parse}:
+ * <ul>
+ *   <li>{@code unix:PATH}: a Unix-domain socket file, relative or absolute;
+ *   <li>{@code tcp:HOST:PORT}: TCP, where HOST is an IPv4 address, a host
+ *       name, or an IPv6 address in brackets ({@code tcp:[::1]:7000});
+ *   <li>{@code HOST:PORT}: TCP, as above without the prefix.
+ * </ul>
+ * Port 0 asks a server for any free port. Host names are resolved when the
+ * address is used, not when it is parsed.
+ */
+public final class AdderAddress {
+
+    /**
+     * Longest Unix socket path, in bytes, that the platform accepts: the size
+     * of {@code sun_path} less its terminating NUL (108 on Linux, 104 on BSD
+     * and macOS).
+     */
+    public static final int MAX_UNIX_PATH_BYTES =
+            System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux") ? 107 : 103;
+
+    private static final String UNIX_PREFIX = "unix:";
+    private static final String TCP_PREFIX = "tcp:";
+
+    private final Path unixPath;
+    private final String host;
+    private final int port;
+
+    private AdderAddress(Path unixPath, String host, int port) {
+        this.unixPath = unixPath;
+        this.host = host;
+        this.port = port;
+    }
+
+    /** A Unix-domain socket address. */
+    public static AdderAddress unix(Path path) {
+        Objects.requireNonNull(path, "path");
+        String text = path.toString();
+        checkUnixPath(UNIX_PREFIX + text, text);
+        return new AdderAddress(path, null, -1);
+    }
+
+    /** A TCP address; {@code port} 0 means any free port, for a server. */
+    public static AdderAddress tcp(String host, int port) {
+        Objects.requireNonNull(host, "host");
+        if (host.isEmpty()) {
+            throw new IllegalArgumentException("TCP address has an empty host");
+        }
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException("TCP port " + port + " is out of range 0-65535");
+        }
+        return new AdderAddress(null, host, port);
+    }
+
+    /** The address of a bound or connected socket. */
+    public static AdderAddress of(SocketAddress address) {
+        if (address instanceof UnixDomainSocketAddress unixAddress) {
+            return unix(unixAddress.getPath());
+        }
+        if (address instanceof InetSocketAddress inet) {
+            String host = inet.isUnresolved() ? inet.getHostString() : inet.getAddress().getHostAddress();
+            return tcp(host, inet.getPort());
+        }
+        throw new IllegalArgumentException("not a Unix-domain or TCP address: " + address);
+    }
+
+    /**
+     * Parses {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT}.
+     *
+     * @throws IllegalArgumentException naming the input and what is wrong with it
+     */
+    public static AdderAddress parse(String text) {
+        Objects.requireNonNull(text, "address");
+        if (text.startsWith(UNIX_PREFIX)) {
+            String path = text.substring(UNIX_PREFIX.length());
+            checkUnixPath(text, path);
+            return new AdderAddress(Path.of(path), null, -1);
+        }
+        String hostPort = text.startsWith(TCP_PREFIX) ? text.substring(TCP_PREFIX.length()) : text;
+        return parseHostPort(text, hostPort);
+    }
+
+    private static AdderAddress parseHostPort(String text, String hostPort) {
+        String host;
+        String portText;
+        if (hostPort.startsWith("[")) {
+            int close = hostPort.indexOf(']');
+            if (close < 0) {
+                throw invalid(text, "IPv6 address has no closing ']'");
+            }
+            host = hostPort.substring(1, close);
+            if (!host.contains(":")) {
+                throw invalid(text, "brackets are only for IPv6 addresses");
+            }
+            if (close + 1 >= hostPort.length() || hostPort.charAt(close + 1) != ':') {
+                throw invalid(text, "expected ':PORT' after ']'");
+            }
+            portText = hostPort.substring(close + 2);
+        } else {
+            int colon = hostPort.lastIndexOf(':');
+            if (colon < 0) {
+                throw invalid(text, "expected unix:PATH, tcp:HOST:PORT or HOST:PORT");
+            }
+            host = hostPort.substring(0, colon);
+            portText = hostPort.substring(colon + 1);
+            if (host.contains(":")) {
+                throw invalid(text, "an IPv6 address needs brackets, as in tcp:[::1]:PORT");
+            }
+        }
+        if (host.isEmpty()) {
+            throw invalid(text, "missing host");
+        }
+        if (host.chars().anyMatch(Character::isWhitespace)) {
+            throw invalid(text, "host contains whitespace");
+        }
+        if (portText.isEmpty()) {
+            throw invalid(text, "missing port");
+        }
+        if (!portText.chars().allMatch(c -> c >= '0' && c <= '9') || portText.length() > 5) {
+            throw invalid(text, "port '" + portText + "' is not a number from 0 to 65535");
+        }
+        int port = Integer.parseInt(portText);
+        if (port > 65535) {
+            throw invalid(text, "port " + port + " is out of range 0-65535");
+        }
+        return new AdderAddress(null, host, port);
+    }
+
+    private static void checkUnixPath(String text, String path) {
+        if (path.isEmpty()) {
+            throw invalid(text, "empty Unix socket path");
+        }
+        if (path.indexOf('\0') >= 0) {
+            throw invalid(text, "Unix socket path contains a NUL character");
+        }
+        int bytes = path.getBytes(StandardCharsets.UTF_8).length;
+        if (bytes > MAX_UNIX_PATH_BYTES) {
+            throw invalid(text, "Unix socket path is " + bytes + " bytes long, longer than the platform's limit of "
+                    + MAX_UNIX_PATH_BYTES + " (use a shorter or relative path)");
+        }
+    }
+
+    private static IllegalArgumentException invalid(String text, String problem) {
+        return new IllegalArgumentException("invalid adder address '" + text + "': " + problem);
+    }
+
+    /** Whether this is a Unix-domain socket address. */
+    public boolean isUnix() {
+        return unixPath != null;
+    }
+
+    /** The socket file of a Unix-domain address. */
+    public Path unixPath() {
+        if (unixPath == null) {
+            throw new IllegalStateException(this + " is not a Unix-domain address");
+        }
+        return unixPath;
+    }
+
+    /** The host of a TCP address. */
+    public String host() {
+        if (host == null) {
+            throw new IllegalStateException(this + " is not a TCP address");
+        }
+        return host;
+    }
+
+    /** The port of a TCP address. */
+    public int port() {
+        if (host == null) {
+            throw new IllegalStateException(this + " is not a TCP address");
+        }
+        return port;
+    }
+
+    /**
+     * The address as a {@link SocketAddress} for binding or connecting. A TCP
+     * host name is resolved now; if it cannot be, the result is unresolved
+     * ({@link InetSocketAddress#isUnresolved()}).
+     */
+    public SocketAddress toSocketAddress() {
+        return isUnix() ? UnixDomainSocketAddress.of(unixPath) : new InetSocketAddress(host, port);
+    }
+
+    /** The textual form, which {@link #parse} accepts: {@code unix:PATH} or {@code tcp:HOST:PORT}. */
+    @Override
+    public String toString() {
+        if (isUnix()) {
+            return UNIX_PREFIX + unixPath;
+        }
+        return TCP_PREFIX + (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+    }
+
+    @Override
+    public boolean equals(Object other) {
+        return other instanceof AdderAddress that
+                && Objects.equals(unixPath, that.unixPath)
+                && Objects.equals(host, that.host)
+                && port == that.port;
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(unixPath, host, port);
+    }
+}
