@@ -1,0 +1,19 @@
+package dev.adder.server;
+
+import dev.adder.core.AdderAddress;
+import java.nio.file.attribute.PosixFilePermission;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+
+/** The settings of one server, fixed once built. */
+record ServerConfig(
+        List<AdderAddress> listen,
+        int maxConnections,
+        int maxPendingOutput,
+        Duration idleTimeout,
+        Duration drainTimeout,
+        Set<PosixFilePermission> unixSocketPermissions,
+        boolean registerMBean,
+        String threadName) {
+}

@@ -1,0 +1,85 @@
+package dev.adder.server;
+
+import dev.adder.core.AdderAddress;
+import dev.adder.core.Protocol;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+
+/** A blocking test client that speaks raw frames, so tests control every byte. */
+final class RawClient implements AutoCloseable {
+
+    final SocketChannel channel;
+    private final ByteBuffer response = ByteBuffer.allocate(Protocol.RESPONSE_BYTES).order(Protocol.BYTE_ORDER);
+
+    private RawClient(SocketChannel channel) {
+        this.channel = channel;
+    }
+
+    static RawClient connect(AdderAddress address) throws IOException {
+        SocketChannel channel = SocketChannel.open(address.toSocketAddress());
+        if (!address.isUnix()) {
+            channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        }
+        return new RawClient(channel);
+    }
+
+    static byte[] request(long x, long y) {
+        ByteBuffer buffer = ByteBuffer.allocate(Protocol.REQUEST_BYTES);
+        Protocol.encodeRequest(buffer, x, y);
+        return buffer.array();
+    }
+
+    static byte[] requests(long[] xs, long[] ys) {
+        ByteBuffer buffer = ByteBuffer.allocate(xs.length * Protocol.REQUEST_BYTES);
+        for (int i = 0; i < xs.length; i++) {
+            Protocol.encodeRequest(buffer, xs[i], ys[i]);
+        }
+        return buffer.array();
+    }
+
+    void write(byte[] bytes) throws IOException {
+        write(bytes, 0, bytes.length);
+    }
+
+    void write(byte[] bytes, int offset, int length) throws IOException {
+        ByteBuffer buffer = ByteBuffer.wrap(bytes, offset, length);
+        while (buffer.hasRemaining()) {
+            channel.write(buffer);
+        }
+    }
+
+    /** Reads one response; throws {@link EOFException} if the server closed first. */
+    long read() throws IOException {
+        response.clear();
+        while (response.hasRemaining()) {
+            if (channel.read(response) < 0) {
+                throw new EOFException("server closed the connection after " + response.position()
+                        + " bytes of a response");
+            }
+        }
+        response.flip();
+        return Protocol.decodeResponse(response);
+    }
+
+    long add(long x, long y) throws IOException {
+        write(request(x, y));
+        return read();
+    }
+
+    /** Whether the server closed the stream: the next read gives end of stream (or a reset). */
+    boolean readsEndOfStream() throws IOException {
+        try {
+            return channel.read(ByteBuffer.allocate(1)) < 0;
+        } catch (IOException reset) {
+            return true;
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+}

@@ -1,0 +1,236 @@
+package dev.adder.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.adder.core.AdderAddress;
+import dev.adder.core.Protocol;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+@Timeout(120)
+class ServingTest {
+
+    @TempDir
+    Path dir;
+
+    private AdderServer start(Transport transport) throws IOException {
+        AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).build();
+        server.start();
+        return server;
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void teachingClientSequenceGetsSeventeen(Transport transport) throws IOException {
+        try (AdderServer server = start(transport);
+             RawClient client = RawClient.connect(server.addresses().get(0))) {
+            // x and y in two separate 8-byte writes, then one 8-byte read, as the Python client does
+            ByteBuffer x = ByteBuffer.allocate(8).order(Protocol.BYTE_ORDER).putLong(0, 7);
+            ByteBuffer y = ByteBuffer.allocate(8).order(Protocol.BYTE_ORDER).putLong(0, 10);
+            client.write(x.array());
+            client.write(y.array());
+            assertEquals(17, client.read());
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void protocolVectorsAreAnsweredOverTheWire(Transport transport) throws IOException {
+        long[][] vectors = {
+            {7, 10, 17}, {0, 0, 0}, {-1, 1, 0}, {-5, -7, -12},
+            {Long.MAX_VALUE, 1, Long.MIN_VALUE}, {Long.MIN_VALUE, -1, Long.MAX_VALUE},
+            {Long.MAX_VALUE, Long.MAX_VALUE, -2}, {123456789012345L, -98765432109876L, 24691356902469L},
+            {72623859790382856L, 0, 72623859790382856L},
+        };
+        try (AdderServer server = start(transport);
+             RawClient client = RawClient.connect(server.addresses().get(0))) {
+            for (long[] vector : vectors) {
+                assertEquals(vector[2], client.add(vector[0], vector[1]));
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void requestsSentOneByteAtATimeAreAnswered(Transport transport) throws IOException {
+        try (AdderServer server = start(transport);
+             RawClient client = RawClient.connect(server.addresses().get(0))) {
+            for (long i = 0; i < 20; i++) {
+                byte[] request = RawClient.request(i * 1_000_003, -i);
+                for (int b = 0; b < request.length; b++) {
+                    client.write(request, b, 1);
+                }
+                assertEquals(i * 1_000_003 - i, client.read());
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void manyRequestsInOneWriteAreAllAnswered(Transport transport) throws IOException {
+        int count = 5_000;
+        long[] xs = new long[count];
+        long[] ys = new long[count];
+        for (int i = 0; i < count; i++) {
+            xs[i] = i;
+            ys[i] = 3L * i;
+        }
+        try (AdderServer server = start(transport);
+             RawClient client = RawClient.connect(server.addresses().get(0))) {
+            client.write(RawClient.requests(xs, ys));
+            for (int i = 0; i < count; i++) {
+                assertEquals(4L * i, client.read(), "answer " + i);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aMillionPipelinedRequestsOnOneConnectionAreAnsweredInOrder(Transport transport) throws Exception {
+        int count = 1_000_000;
+        int perWrite = 4096;
+        ExecutorService writer = Executors.newSingleThreadExecutor();
+        try (AdderServer server = start(transport);
+             RawClient client = RawClient.connect(server.addresses().get(0))) {
+            // the writer never waits for answers: the reader below drains them meanwhile
+            Future<?> written = writer.submit(() -> {
+                ByteBuffer batch = ByteBuffer.allocate(perWrite * Protocol.REQUEST_BYTES);
+                for (int i = 0; i < count; i += perWrite) {
+                    batch.clear();
+                    for (int j = i; j < i + perWrite && j < count; j++) {
+                        Protocol.encodeRequest(batch, j, (long) j << 20);
+                    }
+                    batch.flip();
+                    while (batch.hasRemaining()) {
+                        client.channel.write(batch);
+                    }
+                }
+                return null;
+            });
+            ByteBuffer answers = ByteBuffer.allocate(64 * 1024).order(Protocol.BYTE_ORDER);
+            int received = 0;
+            while (received < count) {
+                if (client.channel.read(answers) < 0) {
+                    break;
+                }
+                answers.flip();
+                while (answers.remaining() >= Protocol.RESPONSE_BYTES) {
+                    long expected = received + ((long) received << 20);
+                    long answer = Protocol.decodeResponse(answers);
+                    if (answer != expected) {
+                        assertEquals(expected, answer, "answer " + received);
+                    }
+                    received++;
+                }
+                answers.compact();
+            }
+            written.get();
+            assertEquals(count, received);
+            assertEquals(count, server.stats().requests());
+        } finally {
+            writer.shutdownNow();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void fiveHundredConcurrentClientsEachGetTheirOwnAnswers(Transport transport) throws Exception {
+        int clients = 500;
+        int requestsEach = 50;
+        try (AdderServer server = start(transport)) {
+            AdderAddress address = server.addresses().get(0);
+            List<RawClient> connected = new ArrayList<>();
+            try {
+                for (int c = 0; c < clients; c++) {
+                    connected.add(RawClient.connect(address));
+                }
+                ExecutorService pool = Executors.newFixedThreadPool(32);
+                try {
+                    List<Future<Integer>> results = new ArrayList<>();
+                    for (int c = 0; c < clients; c++) {
+                        RawClient client = connected.get(c);
+                        long seed = c;
+                        results.add(pool.submit(() -> {
+                            SplittableRandom random = new SplittableRandom(seed);
+                            int correct = 0;
+                            for (int i = 0; i < requestsEach; i++) {
+                                long x = random.nextLong();
+                                long y = random.nextLong();
+                                if (client.add(x, y) == x + y) {
+                                    correct++;
+                                }
+                            }
+                            return correct;
+                        }));
+                    }
+                    for (Future<Integer> result : results) {
+                        assertEquals(requestsEach, result.get());
+                    }
+                } finally {
+                    pool.shutdownNow();
+                }
+                assertEquals(clients, server.stats().openConnections());
+                assertEquals((long) clients * requestsEach, server.stats().requests());
+            } finally {
+                for (RawClient client : connected) {
+                    client.close();
+                }
+            }
+        }
+    }
+
+    @Test
+    void oneLoopServesUnixAndTcpListenersAtOnce() throws IOException {
+        try (AdderServer server = AdderServer.builder()
+                .listen(AdderAddress.unix(dir.resolve("both.sock")))
+                .listen("tcp:127.0.0.1:0")
+                .build()) {
+            server.start();
+            assertEquals(2, server.addresses().size());
+            try (RawClient unix = RawClient.connect(server.addresses().get(0));
+                 RawClient tcp = RawClient.connect(server.addresses().get(1))) {
+                assertEquals(3, unix.add(1, 2));
+                assertEquals(7, tcp.add(3, 4));
+            }
+            assertEquals(2, server.stats().accepted());
+        }
+    }
+
+    @Test
+    void tcpPortZeroReportsTheRealPort() throws IOException {
+        try (AdderServer server = AdderServer.builder().listen("tcp:127.0.0.1:0").build()) {
+            server.start();
+            AdderAddress bound = server.addresses().get(0);
+            assertEquals("127.0.0.1", bound.host());
+            assertNotEquals(0, bound.port());
+            try (RawClient client = RawClient.connect(AdderAddress.parse("tcp:127.0.0.1:" + bound.port()))) {
+                assertEquals(17, client.add(7, 10));
+            }
+        }
+    }
+
+    @Test
+    void ipv6LoopbackIsServed() throws IOException {
+        try (AdderServer server = AdderServer.builder().listen("tcp:[::1]:0").build()) {
+            server.start();
+            assertTrue(server.addresses().get(0).toString().startsWith("tcp:[::1]:"));
+            try (RawClient client = RawClient.connect(server.addresses().get(0))) {
+                assertEquals(-12, client.add(-5, -7));
+            }
+        }
+    }
+}
