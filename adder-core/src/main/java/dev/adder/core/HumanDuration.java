@@ -1,0 +1,70 @@
+package dev.adder.core;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Durations as people type them on a command line: a whole number and a
+ * unit, {@code 250ms}, {@code 30s}, {@code 5m}, {@code 1h}; {@code 0} alone
+ * means zero.
+ */
+public final class HumanDuration {
+
+    private HumanDuration() {
+    }
+
+    /**
+     * Parses a duration such as {@code 250ms}, {@code 30s}, {@code 5m} or {@code 1h}.
+     *
+     * @throws IllegalArgumentException naming the input and the forms accepted
+     */
+    public static Duration parse(String text) {
+        Objects.requireNonNull(text, "duration");
+        if (text.equals("0")) {
+            return Duration.ZERO;
+        }
+        int unitStart = 0;
+        while (unitStart < text.length() && Character.isDigit(text.charAt(unitStart))) {
+            unitStart++;
+        }
+        if (unitStart == 0 || unitStart > 12) {
+            throw invalid(text);
+        }
+        long amount = Long.parseLong(text.substring(0, unitStart));
+        switch (text.substring(unitStart)) {
+            case "ms":
+                return Duration.ofMillis(amount);
+            case "s":
+                return Duration.ofSeconds(amount);
+            case "m":
+                return Duration.ofMinutes(amount);
+            case "h":
+                return Duration.ofHours(amount);
+            default:
+                throw invalid(text);
+        }
+    }
+
+    /** The shortest exact form {@link #parse} accepts: {@code 250ms}, {@code 30s}, {@code 5m}. */
+    public static String format(Duration duration) {
+        if (duration.isZero()) {
+            return "0";
+        }
+        long millis = duration.toMillis();
+        if (millis % 3_600_000 == 0) {
+            return millis / 3_600_000 + "h";
+        }
+        if (millis % 60_000 == 0) {
+            return millis / 60_000 + "m";
+        }
+        if (millis % 1000 == 0) {
+            return millis / 1000 + "s";
+        }
+        return millis + "ms";
+    }
+
+    private static IllegalArgumentException invalid(String text) {
+        return new IllegalArgumentException("invalid duration '" + text
+                + "': expected a whole number and a unit, as in 250ms, 30s, 5m or 1h");
+    }
+}
