@@ -1,0 +1,119 @@
+package dev.adder.client.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.adder.core.AdderAddress;
+import dev.adder.server.AdderServer;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class MainTest {
+
+    @TempDir
+    Path dir;
+
+    private AdderServer server;
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+
+    @BeforeEach
+    void startServer() throws IOException {
+        server = AdderServer.builder().listen(AdderAddress.unix(dir.resolve("adder.sock")))
+                .listen("tcp:127.0.0.1:0").build();
+        server.start();
+    }
+
+    @AfterEach
+    void stopServer() {
+        server.close();
+    }
+
+    private int run(String... args) {
+        return Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+    }
+
+    private String out() {
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    private String err() {
+        return err.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void printsTheSumOverAUnixSocket() {
+        assertEquals(0, run("--connect", "unix:" + dir.resolve("adder.sock"), "7", "10"));
+        assertEquals("17" + System.lineSeparator(), out());
+        assertEquals("", err());
+    }
+
+    @Test
+    void printsTheSumOverTcpWithNegativeNumbers() {
+        assertEquals(0, run("--connect", server.addresses().get(1).toString(), "-5", "-7"));
+        assertEquals("-12" + System.lineSeparator(), out());
+    }
+
+    @Test
+    void wrapsAroundOnOverflow() {
+        assertEquals(0, run("--connect", "unix:" + dir.resolve("adder.sock"), "9223372036854775807", "1"));
+        assertEquals("-9223372036854775808" + System.lineSeparator(), out());
+    }
+
+    @Test
+    void helpPrintsUsageAndExitsZero() {
+        assertEquals(0, run("--help"));
+        assertTrue(out().startsWith("Usage: java -jar adder-client-all.jar [--connect ADDR] [--timeout DURATION] X Y"),
+                out());
+    }
+
+    @Test
+    void badNumberIsOneLineAndExitsTwo() {
+        assertEquals(2, run("--connect", "unix:" + dir.resolve("adder.sock"), "7", "ten"));
+        assertEquals("adder-client: Y is not a signed 64-bit integer: 'ten' (try --help)" + System.lineSeparator(), err());
+        assertEquals("", out());
+    }
+
+    @Test
+    void numberOutOfRangeExitsTwo() {
+        assertEquals(2, run("9223372036854775808", "1"));
+        assertEquals("adder-client: X is not a signed 64-bit integer: '9223372036854775808' (try --help)"
+                + System.lineSeparator(), err());
+    }
+
+    @Test
+    void missingArgumentExitsTwo() {
+        assertEquals(2, run("7"));
+        assertEquals("adder-client: missing Y (try --help)" + System.lineSeparator(), err());
+    }
+
+    @Test
+    void unknownOptionExitsTwo() {
+        assertEquals(2, run("--verbose", "1", "2"));
+        assertEquals("adder-client: unknown option --verbose (try --help)" + System.lineSeparator(), err());
+    }
+
+    @Test
+    void badAddressExitsTwo() {
+        assertEquals(2, run("--connect", "tcp:localhost", "1", "2"));
+        assertEquals("adder-client: invalid adder address 'tcp:localhost': expected unix:PATH, tcp:HOST:PORT or HOST:PORT"
+                + " (try --help)" + System.lineSeparator(), err());
+    }
+
+    @Test
+    void unreachableServerIsOneLineAndExitsOne() {
+        Path nobody = dir.resolve("nobody.sock");
+        assertEquals(1, run("--connect", "unix:" + nobody, "1", "2"));
+        assertEquals("adder-client: cannot connect to unix:" + nobody + ": no socket file at " + nobody
+                + " (is the server running?)" + System.lineSeparator(), err());
+        assertEquals("", out());
+    }
+}
