@@ -88,7 +88,7 @@ public final class AdderServer implements AutoCloseable {
             if (config.registerMBean()) {
                 registerMBean();
             }
-            log.info("adder server listening on {}", loop.addresses());
+            log.debug("adder server listening on {}", loop.addresses());
         }
     }
 
@@ -112,6 +112,11 @@ public final class AdderServer implements AutoCloseable {
         if (stopping != null) {
             stopping.stopAndAwait();
         }
+    }
+
+    /** The longest time {@link #close()} lets connections flush their answers. */
+    public Duration drainTimeout() {
+        return config.drainTimeout();
     }
 
     /**

@@ -570,7 +570,7 @@ final class EventLoop implements Runnable {
                 updateInterest(connection);
             }
         }
-        log.info("adder server stopping: {} connections draining for at most {}",
+        log.debug("adder server stopping: {} connections draining for at most {}",
                 openConnections.get(), config.drainTimeout());
     }
 
@@ -632,7 +632,7 @@ final class EventLoop implements Runnable {
         }
         openConnections.set(0);
         pendingOutput.set(0);
-        log.info("adder server stopped: {}", stats());
+        log.debug("adder server stopped: {}", stats());
     }
 
     private static void closeListener(Listener listener) {

@@ -1,0 +1,143 @@
+package dev.adder.server.daemon;
+
+import dev.adder.core.HumanDuration;
+import dev.adder.server.AdderServer;
+import dev.adder.server.ServerStats;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The adder daemon: {@code java -jar adder-server-VERSION-all.jar [OPTION]...}.
+ * Serves until SIGTERM or SIGINT, then stops gracefully and exits 0.
+ *
+ * <p>The graceful stop runs in a shutdown hook, which ends the process with
+ * {@link Runtime#halt} and the daemon's own status: the JVM would otherwise
+ * report a signal's death (143 for SIGTERM) although the stop was clean.
+ */
+public final class Main {
+
+    static {
+        // the daemon's own logging configuration, unless the operator names one
+        if (System.getProperty("logback.configurationFile") == null) {
+            System.setProperty("logback.configurationFile", "dev/adder/server/daemon/logback.xml");
+        }
+    }
+
+    private static final Logger log = LoggerFactory.getLogger("adder");
+    private static final long STATS_INTERVAL_NANOS = TimeUnit.MINUTES.toNanos(1);
+
+    private final CountDownLatch stopRequested = new CountDownLatch(1);
+    private volatile int exitStatus;
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        System.exit(new Main().run(args, System.out, System.err));
+    }
+
+    int run(String[] args, PrintStream out, PrintStream err) {
+        DaemonOptions options;
+        try {
+            options = DaemonOptions.parse(args);
+        } catch (DaemonOptions.UsageException e) {
+            err.println("adder-server: " + e.getMessage() + " (try --help)");
+            return 2;
+        }
+        if (options.help) {
+            out.println(DaemonOptions.USAGE);
+            return 0;
+        }
+        if (options.version) {
+            out.println("adder-server " + version());
+            return 0;
+        }
+        AdderServer.Builder builder = AdderServer.builder()
+                .maxConnections(options.maxConnections)
+                .idleTimeout(options.idleTimeout)
+                .maxPendingOutput(options.maxPendingOutput)
+                .drainTimeout(options.drainTimeout)
+                .unixSocketPermissions(options.socketMode)
+                .registerMBean(options.jmx);
+        options.listen.forEach(builder::listen);
+        AdderServer server = builder.build();
+        try {
+            server.start();
+        } catch (IOException e) {
+            err.println("adder-server: " + e.getMessage());
+            return 1;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(server), "adder-stop"));
+        log.info("adder {} listening on {}; max connections {}, idle timeout {}, max pending output {} bytes,"
+                        + " drain timeout {}, socket mode {}; Java {}",
+                version(), server.addresses().stream().map(Object::toString).collect(Collectors.joining(", ")),
+                options.maxConnections, options.idleTimeout.isZero() ? "off" : HumanDuration.format(options.idleTimeout),
+                options.maxPendingOutput, HumanDuration.format(options.drainTimeout),
+                options.socketMode == null ? "from umask" : PosixFilePermissions.toString(options.socketMode),
+                Runtime.version());
+        if (serveUntilStopped(server)) {
+            exitStatus = 1; // main's System.exit runs the hook, which stops and exits with this status
+            return 1;
+        }
+        return 0;
+    }
+
+    /** In the shutdown hook: stop gracefully, log the totals, exit with the daemon's status. */
+    private void stop(AdderServer server) {
+        stopRequested.countDown();
+        log.info("stopping: answering what was received, for at most {}", HumanDuration.format(server.drainTimeout()));
+        server.close();
+        ServerStats totals = server.stats();
+        log.info("adder stopped: {} requests answered for {} connections ({} refused); {} bytes in, {} bytes out",
+                totals.requests(), totals.accepted(), totals.refused(), totals.bytesRead(), totals.bytesWritten());
+        Runtime.getRuntime().halt(exitStatus);
+    }
+
+    /** Waits for a stop signal, logging statistics at most once a minute when they change. */
+    private boolean serveUntilStopped(AdderServer server) {
+        ServerStats logged = server.stats();
+        long nextStatsLog = System.nanoTime() + STATS_INTERVAL_NANOS;
+        try {
+            while (!stopRequested.await(1, TimeUnit.SECONDS)) {
+                if (!server.isRunning()) {
+                    log.error("the event loop stopped on its own; exiting");
+                    return true;
+                }
+                if (System.nanoTime() - nextStatsLog >= 0) {
+                    nextStatsLog = System.nanoTime() + STATS_INTERVAL_NANOS;
+                    ServerStats now = server.stats();
+                    if (!now.equals(logged)) {
+                        logged = now;
+                        log.info("{} connections open, {} accepted, {} refused, {} requests answered",
+                                now.openConnections(), now.accepted(), now.refused(), now.requests());
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return false;
+    }
+
+    static String version() {
+        try (InputStream in = Main.class.getResourceAsStream("version.properties")) {
+            if (in == null) {
+                return "(unknown version)";
+            }
+            Properties properties = new Properties();
+            properties.load(in);
+            return properties.getProperty("version", "(unknown version)");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
