@@ -163,6 +163,25 @@ class LifecycleTest {
     }
 
     @Test
+    void interruptingTheLoopThreadStopsTheServerGracefully() throws IOException {
+        String threadName = "adder-loop-interrupt-test";
+        Path socket = dir.resolve("i.sock");
+        try (AdderServer server = AdderServer.builder().listen(AdderAddress.unix(socket)).threadName(threadName).build()) {
+            server.start();
+            try (RawClient client = RawClient.connect(server.addresses().get(0))) {
+                assertEquals(17, client.add(7, 10));
+                Thread loop = Thread.getAllStackTraces().keySet().stream()
+                        .filter(t -> t.getName().equals(threadName)).findFirst().orElseThrow();
+                loop.interrupt();
+                await().until(() -> !server.isRunning());
+                assertTrue(client.readsEndOfStream());
+            }
+            assertTrue(server.failure().isEmpty(), "an interrupt is a stop, not a failure");
+            assertFalse(Files.exists(socket, LinkOption.NOFOLLOW_LINKS));
+        }
+    }
+
+    @Test
     void startTwiceOrAfterCloseIsAnError() throws IOException {
         AdderServer server = AdderServer.builder().listen("tcp:127.0.0.1:0").build();
         server.start();

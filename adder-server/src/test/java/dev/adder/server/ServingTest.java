@@ -193,6 +193,48 @@ class ServingTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void pipeliningClientDoesNotStarveAPingPongClient(Transport transport) throws Exception {
+        ExecutorService pipeline = Executors.newFixedThreadPool(2);
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        try (AdderServer server = start(transport);
+             RawClient pipeliner = RawClient.connect(server.addresses().get(0));
+             RawClient pingPong = RawClient.connect(server.addresses().get(0))) {
+            // the pipeliner writes and reads without pause until the ping-pong client is done
+            pipeline.submit(() -> {
+                ByteBuffer batch = ByteBuffer.allocate(4096 * Protocol.REQUEST_BYTES);
+                while (!stop.get()) {
+                    batch.clear();
+                    while (batch.hasRemaining()) {
+                        Protocol.encodeRequest(batch, 1, 2);
+                    }
+                    batch.flip();
+                    while (batch.hasRemaining()) {
+                        pipeliner.channel.write(batch);
+                    }
+                }
+                return null;
+            });
+            pipeline.submit(() -> {
+                ByteBuffer answers = ByteBuffer.allocate(64 * 1024);
+                while (pipeliner.channel.read(answers) >= 0) {
+                    answers.clear();
+                }
+                return null;
+            });
+            long before = server.stats().requests();
+            for (int i = 0; i < 2_000; i++) {
+                assertEquals(2L * i + 1, pingPong.add(i, i + 1));
+            }
+            // the pipeliner was served meanwhile too: far more requests than the ping-pong client's
+            assertTrue(server.stats().requests() - before > 100_000, "the pipelining client made no progress");
+        } finally {
+            stop.set(true);
+            pipeline.shutdownNow();
+        }
+    }
+
     @Test
     void oneLoopServesUnixAndTcpListenersAtOnce() throws IOException {
         try (AdderServer server = AdderServer.builder()
