@@ -389,11 +389,7 @@ final class EventLoop implements Runnable {
                 flush(connection);
             }
             if ((ready & SelectionKey.OP_READ) != 0 && key.isValid()) {
-                if (connection.draining) {
-                    discardInput(connection);
-                } else {
-                    read(connection);
-                }
+                read(connection);
             }
         } catch (IOException e) {
             // resets and broken pipes are the peer's doing, not the server's
@@ -418,6 +414,9 @@ final class EventLoop implements Runnable {
             }
             connection.lastActiveNanos = now;
             bytesRead.setRelease(bytesRead.get() + n);
+            if (connection.draining) {
+                continue; // stopping: requests read from now on are dropped
+            }
             in.flip();
             out.clear();
             int answered = connection.decoder.decode(in, answer);
@@ -590,22 +589,6 @@ final class EventLoop implements Runnable {
             }
         }
         return openConnections.get() == 0;
-    }
-
-    private void discardInput(Connection connection) throws IOException {
-        for (int reads = 0; reads < READS_PER_TURN; reads++) {
-            in.clear();
-            int n = connection.channel.read(in);
-            if (n < 0) {
-                close(connection);
-                return;
-            }
-            if (n == 0) {
-                return;
-            }
-            connection.lastActiveNanos = now;
-            bytesRead.setRelease(bytesRead.get() + n);
-        }
     }
 
     private static void shutdownOutput(Connection connection) {
