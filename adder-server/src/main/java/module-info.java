@@ -2,6 +2,8 @@
 module dev.adder.server {
     requires transitive dev.adder.core;
     requires java.management;
+    // TCP_QUICKACK, to acknowledge half a request at once (see EventLoop)
+    requires jdk.net;
     requires org.slf4j;
 
     exports dev.adder.server;

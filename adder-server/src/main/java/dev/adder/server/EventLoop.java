@@ -20,6 +20,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import jdk.net.ExtendedSocketOptions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -87,6 +88,8 @@ final class EventLoop implements Runnable {
     private long lastRefusalWarning = now - WARNING_INTERVAL_NANOS;
     private long lastAcceptFailureWarning = now - WARNING_INTERVAL_NANOS;
     private int earlyWakeups;
+    /** Cleared where the platform has no TCP_QUICKACK (it is Linux-only). */
+    private boolean quickAckSupported = true;
 
     /** A listening channel; {@code file} is set for Unix-domain listeners. */
     private static final class Listener {
@@ -425,6 +428,9 @@ final class EventLoop implements Runnable {
                 out.flip();
                 send(connection);
             }
+            if (connection.decoder.pendingBytes() > 0) {
+                acknowledgeAtOnce(connection);
+            }
             if (connection.pendingBytes() >= config.maxPendingOutput()) {
                 connection.readPaused = true;
                 updateInterest(connection);
@@ -433,6 +439,26 @@ final class EventLoop implements Runnable {
             if (n < in.capacity()) {
                 return;
             }
+        }
+    }
+
+    /**
+     * A TCP client that writes {@code x} and {@code y} separately with Nagle's
+     * algorithm on (the teaching client does) holds {@code y} until {@code x}
+     * is acknowledged, while Linux delays that acknowledgement by up to 40 ms.
+     * So when a read leaves half a request, acknowledge now. The kernel
+     * clears TCP_QUICKACK by itself, hence it is set again each time.
+     */
+    private void acknowledgeAtOnce(Connection connection) {
+        if (!quickAckSupported || connection.listener.isUnix()) {
+            return;
+        }
+        try {
+            connection.channel.setOption(ExtendedSocketOptions.TCP_QUICKACK, true);
+        } catch (UnsupportedOperationException e) {
+            quickAckSupported = false;
+        } catch (IOException e) {
+            log.debug("{}: could not set TCP_QUICKACK: {}", connection, e.toString());
         }
     }
 
