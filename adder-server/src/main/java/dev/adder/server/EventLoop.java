@@ -20,6 +20,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import jdk.net.ExtendedSocketOptions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -57,7 +58,8 @@ final class EventLoop implements Runnable {
     private static final int EARLY_WAKEUPS_BEFORE_REBUILD = 512;
 
     private final ServerConfig config;
-    private final List<Listener> listeners;
+    /** An array, not a list: iterating it every turn allocates no iterator. */
+    private final Listener[] listeners;
     private final List<AdderAddress> addresses;
     private final Thread thread;
     private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
@@ -68,6 +70,8 @@ final class EventLoop implements Runnable {
     private final ByteBuffer out = ByteBuffer.allocateDirect(
             (READ_BUFFER_BYTES / Protocol.REQUEST_BYTES + 1) * Protocol.RESPONSE_BYTES).order(Protocol.BYTE_ORDER);
     private final RequestDecoder.Sink answer = (x, y) -> out.putLong(Protocol.answer(x, y));
+    /** Made once: a method reference evaluated at each select would allocate each turn. */
+    private final Consumer<SelectionKey> onReady = this::onReady;
 
     private final AtomicLong openConnections = new AtomicLong();
     private final AtomicLong accepted = new AtomicLong();
@@ -110,7 +114,7 @@ final class EventLoop implements Runnable {
     private EventLoop(ServerConfig config, Selector selector, List<Listener> listeners) {
         this.config = config;
         this.selector = selector;
-        this.listeners = listeners;
+        this.listeners = listeners.toArray(Listener[]::new);
         this.addresses = listeners.stream().map(l -> l.address).toList();
         this.thread = new Thread(this, config.threadName());
     }
@@ -217,7 +221,7 @@ final class EventLoop implements Runnable {
                 }
                 long timeoutMillis = selectTimeoutMillis();
                 long before = now;
-                int ready = selector.select(this::onReady, timeoutMillis);
+                int ready = selector.select(onReady, timeoutMillis);
                 now = System.nanoTime();
                 if (Thread.interrupted()) {
                     log.info("adder event loop thread was interrupted; stopping");

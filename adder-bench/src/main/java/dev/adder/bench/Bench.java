@@ -1,0 +1,40 @@
+package dev.adder.bench;
+
+import java.util.Arrays;
+
+/**
+ * {@code java -jar adder-bench-VERSION-all.jar COMMAND [ARGS]}: the benchmark tools.
+ * <ul>
+ *   <li>{@code load}: the load generator ({@link Load});
+ *   <li>{@code netty}: the Netty peer server ({@link NettyPeer});
+ *   <li>{@code alloc}: bytes allocated per request on Adder's loop thread under load ({@link LoopAllocation});
+ *   <li>{@code jmh}: the JMH microbenchmarks, with JMH's own options (e.g. {@code -prof gc}).
+ * </ul>
+ */
+public final class Bench {
+
+    private Bench() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length == 0) {
+            System.err.println("usage: java -jar adder-bench-all.jar load|netty|alloc|jmh [ARGS]");
+            System.exit(2);
+        }
+        String[] rest = Arrays.copyOfRange(args, 1, args.length);
+        int status = switch (args[0]) {
+            case "load" -> Load.main(rest);
+            case "netty" -> NettyPeer.main(rest);
+            case "alloc" -> LoopAllocation.main(rest);
+            case "jmh" -> {
+                org.openjdk.jmh.Main.main(rest);
+                yield 0;
+            }
+            default -> {
+                System.err.println("unknown command " + args[0] + ": expected load, netty, alloc or jmh");
+                yield 2;
+            }
+        };
+        System.exit(status);
+    }
+}
