@@ -23,8 +23,8 @@ import org.HdrHistogram.Histogram;
  *      [--split-writes --requests N]
  * </pre>
  *
- * Prints one line, {@code ops=... ops_per_s=... p50_us=... p99_us=... p999_us=... errors=...},
- * and exits 1 on any wrong answer or any connection the server closed.
+ * Prints one line, {@code ops=... ops_per_s=... p50_us=... p99_us=... p999_us=... errors=... total=...}
+ * ({@code ops}: answers in the measured window; {@code total}: all, warm-up included), and exits 1 on any wrong answer or any connection the server closed.
  *
  * <p>{@code --split-writes} is the teaching client's pattern: each request as
  * two 8-byte writes with Nagle's algorithm on, one at a time; with
@@ -303,12 +303,14 @@ final class Load {
         }
         Histogram latency = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
         long ops = 0;
+        long total = 0;
         long errors = 0;
         String firstError = null;
         long measuredEnd = end;
         for (Worker worker : workers) {
             latency.add(worker.latency);
             ops += worker.measuredOps;
+            total += worker.totalAnswers;
             errors += worker.errors;
             if (firstError == null) {
                 firstError = worker.firstError;
@@ -318,9 +320,9 @@ final class Load {
             }
         }
         double window = (measuredEnd - warmupEnd) / 1e9;
-        System.out.printf("ops=%d ops_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%d%s%n",
+        System.out.printf("ops=%d ops_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%d total=%d%s%n",
                 ops, ops / window, latency.getValueAtPercentile(50) / 1e3, latency.getValueAtPercentile(99) / 1e3,
-                latency.getValueAtPercentile(99.9) / 1e3, errors,
+                latency.getValueAtPercentile(99.9) / 1e3, errors, total,
                 requestLimit > 0 ? String.format(" seconds=%.3f", window) : "");
         if (errors > 0) {
             System.err.println("load: " + errors + " errors; the first: " + firstError);

@@ -43,10 +43,11 @@ final class EventLoop implements Runnable {
 
     private static final Logger log = LoggerFactory.getLogger(EventLoop.class);
 
-    /** One read takes up to this much; a Unix socket's default send buffer fits in it. */
+    /**
+     * One read per connection per turn takes up to this much: a Unix socket's
+     * default send buffer fits in it, and one turn's answers fit in {@code out}.
+     */
     private static final int READ_BUFFER_BYTES = 256 * 1024;
-    /** Reads of one connection per turn: the fairness budget, 1 MiB of requests. */
-    private static final int READS_PER_TURN = 4;
     private static final int ACCEPTS_PER_TURN = 256;
     private static final int BACKLOG = 4096;
     /** After accept() fails (out of file descriptors, say), listeners rest this long. */
@@ -408,41 +409,44 @@ final class EventLoop implements Runnable {
         }
     }
 
+    /**
+     * One read per connection per turn, at most the whole read buffer: the
+     * fairness budget. A client with more to send is ready again next turn,
+     * after every other ready client had its turn.
+     */
     private void read(Connection connection) throws IOException {
-        for (int reads = 0; reads < READS_PER_TURN; reads++) {
-            in.clear();
-            int n = connection.channel.read(in);
-            if (n < 0) {
-                endOfInput(connection);
-                return;
-            }
-            if (n == 0) {
-                return;
-            }
-            connection.lastActiveNanos = now;
-            bytesRead.setRelease(bytesRead.get() + n);
-            if (connection.draining) {
-                continue; // stopping: requests read from now on are dropped
-            }
-            in.flip();
-            out.clear();
-            int answered = connection.decoder.decode(in, answer);
-            if (answered > 0) {
-                requests.setRelease(requests.get() + answered);
-                out.flip();
-                send(connection);
-            }
-            if (connection.decoder.pendingBytes() > 0) {
-                acknowledgeAtOnce(connection);
-            }
-            if (connection.pendingBytes() >= config.maxPendingOutput()) {
-                connection.readPaused = true;
-                updateInterest(connection);
-                return;
-            }
-            if (n < in.capacity()) {
-                return;
-            }
+        in.clear();
+        int n = connection.channel.read(in);
+        if (n < 0) {
+            endOfInput(connection);
+            return;
+        }
+        if (n == 0) {
+            return;
+        }
+        connection.lastActiveNanos = now;
+        bytesRead.setRelease(bytesRead.get() + n);
+        if (!connection.draining) { // while stopping, requests read are dropped
+            answer(connection);
+        }
+    }
+
+    /** Answers every request completed by the bytes in {@code in}, in one write. */
+    private void answer(Connection connection) throws IOException {
+        in.flip();
+        out.clear();
+        int answered = connection.decoder.decode(in, answer);
+        if (answered > 0) {
+            requests.setRelease(requests.get() + answered);
+            out.flip();
+            send(connection);
+        }
+        if (connection.decoder.pendingBytes() > 0) {
+            acknowledgeAtOnce(connection);
+        }
+        if (connection.pendingBytes() >= config.maxPendingOutput()) {
+            connection.readPaused = true;
+            updateInterest(connection);
         }
     }
 
