@@ -141,7 +141,9 @@ for line in open(sys.argv[1]):
                 "cpu": (int(ticks) / int(clk)) / (ops / 1e6) if ops else 0.0, "rss": int(rss) / 1024,
                 "secs": float(f.get("seconds", 0))})
 med = lambda recs, k: statistics.median(r[k] for r in recs)
-print("| transport | shape | Adder req/s | Netty req/s | ratio | Adder p50/p99 µs | Netty p50/p99 µs "
+# the ratio is the median of each back-to-back pair's ratio: robust to the machine's drift
+pair = lambda a, n, k: statistics.median(x[k] / y[k] for x, y in zip(a, n))
+print("| transport | shape | Adder req/s | Netty req/s | Adder/Netty | Adder p50/p99 µs | Netty p50/p99 µs "
       "| Adder / Netty CPU s per M req | Adder / Netty RSS MB |")
 print("|---|---|---|---|---|---|---|---|---|")
 for (transport, shape), by in rows.items():
@@ -150,7 +152,7 @@ for (transport, shape), by in rows.items():
         print(f"| {transport} | teaching pattern, 1000 requests | {med(a,'secs'):.3f} s | {med(n,'secs'):.3f} s "
               f"| {med(n,'secs')/med(a,'secs'):.0f}x faster | | | | |")
         continue
-    print(f"| {transport} | {shape} | {med(a,'rps'):,.0f} | {med(n,'rps'):,.0f} | {med(a,'rps')/med(n,'rps'):.2f} "
+    print(f"| {transport} | {shape} | {med(a,'rps'):,.0f} | {med(n,'rps'):,.0f} | {pair(a,n,'rps'):.2f} "
           f"| {med(a,'p50'):.0f} / {med(a,'p99'):.0f} | {med(n,'p50'):.0f} / {med(n,'p99'):.0f} "
           f"| {med(a,'cpu'):.3f} / {med(n,'cpu'):.3f} | {med(a,'rss'):.1f} / {med(n,'rss'):.1f} |")
 PY

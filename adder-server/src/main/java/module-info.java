@@ -5,6 +5,9 @@ module dev.adder.server {
     // TCP_QUICKACK, to acknowledge half a request at once (see EventLoop)
     requires jdk.net;
     requires org.slf4j;
+    // the daemon's logging backend: in its executable jar only, never required of embedders
+    requires static ch.qos.logback.classic;
+    requires static ch.qos.logback.core;
 
     exports dev.adder.server;
 }

@@ -25,13 +25,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class Main {
 
-    static {
-        // the daemon's own logging configuration, unless the operator names one
-        if (System.getProperty("logback.configurationFile") == null) {
-            System.setProperty("logback.configurationFile", "dev/adder/server/daemon/logback.xml");
-        }
-    }
-
     private static final Logger log = LoggerFactory.getLogger("adder");
     private static final long STATS_INTERVAL_NANOS = TimeUnit.MINUTES.toNanos(1);
 
@@ -46,6 +39,7 @@ public final class Main {
     }
 
     int run(String[] args, PrintStream out, PrintStream err) {
+        DaemonLogging.configureUnlessGiven();
         DaemonOptions options;
         try {
             options = DaemonOptions.parse(args);
