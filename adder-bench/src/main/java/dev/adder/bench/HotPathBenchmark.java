@@ -32,6 +32,8 @@ public class HotPathBenchmark {
     private static final int REQUESTS = 64 * 1024 / Protocol.REQUEST_BYTES;
 
     private final ByteBuffer in = ByteBuffer.allocateDirect(64 * 1024).order(Protocol.BYTE_ORDER);
+    /** The same requests, starting 9 bytes into the buffer: where they sit after a cut mid-request. */
+    private final ByteBuffer shifted = ByteBuffer.allocateDirect(64 * 1024 + 9).order(Protocol.BYTE_ORDER);
     private final ByteBuffer out = ByteBuffer.allocateDirect(REQUESTS * Protocol.RESPONSE_BYTES).order(Protocol.BYTE_ORDER);
     private final RequestDecoder decoder = new RequestDecoder();
     private final RequestDecoder.Sink answer = (x, y) -> out.putLong(Protocol.answer(x, y));
@@ -42,6 +44,8 @@ public class HotPathBenchmark {
         for (int i = 0; i < REQUESTS; i++) {
             Protocol.encodeRequest(in, i * 0x9E3779B97F4A7C15L, -i);
         }
+        shifted.position(9);
+        shifted.put(in.flip());
     }
 
     /** Decodes and answers one 64 KiB batch. */
@@ -50,6 +54,28 @@ public class HotPathBenchmark {
     public int decodeAndAnswer64KiB() {
         in.clear();
         out.clear();
+        decoder.decode(in, answer);
+        return out.position();
+    }
+
+    /** The same batch, 9 bytes into the read buffer. */
+    @Benchmark
+    @OperationsPerInvocation(REQUESTS)
+    public int decodeAndAnswerUnaligned() {
+        shifted.limit(shifted.capacity()).position(9);
+        out.clear();
+        decoder.decode(shifted, answer);
+        return out.position();
+    }
+
+    /** The same batch arriving in two reads cut between two requests. */
+    @Benchmark
+    @OperationsPerInvocation(REQUESTS)
+    public int decodeAndAnswerSplitOnBoundary() {
+        out.clear();
+        in.limit(32 * 1024).position(0);
+        decoder.decode(in, answer);
+        in.limit(in.capacity());
         decoder.decode(in, answer);
         return out.position();
     }

@@ -1,5 +1,7 @@
 package dev.adder.core;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 
 /**
@@ -21,8 +23,12 @@ public final class RequestDecoder {
         void request(long x, long y);
     }
 
-    private final ByteBuffer partial =
-            ByteBuffer.allocate(Protocol.REQUEST_BYTES).order(Protocol.BYTE_ORDER);
+    private static final VarHandle LONG_IN_BYTES =
+            MethodHandles.byteArrayViewVarHandle(long[].class, Protocol.BYTE_ORDER);
+
+    /** The bytes of an unfinished request: a plain array, the cheapest state a connection can hold. */
+    private final byte[] partial = new byte[Protocol.REQUEST_BYTES];
+    private int partialBytes;
 
     /** A decoder at the start of a stream, holding no bytes. */
     public RequestDecoder() {
@@ -36,33 +42,33 @@ public final class RequestDecoder {
      */
     public int decode(ByteBuffer in, Sink sink) {
         int requests = 0;
-        if (partial.position() > 0) {
-            while (partial.hasRemaining() && in.hasRemaining()) {
-                partial.put(in.get());
-            }
-            if (partial.hasRemaining()) {
+        if (partialBytes > 0) {
+            int take = Math.min(Protocol.REQUEST_BYTES - partialBytes, in.remaining());
+            in.get(partial, partialBytes, take);
+            partialBytes += take;
+            if (partialBytes < Protocol.REQUEST_BYTES) {
                 return 0;
             }
-            partial.flip();
-            sink.request(partial.getLong(), partial.getLong());
-            partial.clear();
+            sink.request((long) LONG_IN_BYTES.get(partial, 0), (long) LONG_IN_BYTES.get(partial, 8));
+            partialBytes = 0;
             requests++;
         }
         while (in.remaining() >= Protocol.REQUEST_BYTES) {
             sink.request(Protocol.getLong(in), Protocol.getLong(in));
             requests++;
         }
-        partial.put(in);
+        partialBytes = in.remaining();
+        in.get(partial, 0, partialBytes);
         return requests;
     }
 
     /** Bytes of an unfinished request held since the last complete one: 0 to 15. */
     public int pendingBytes() {
-        return partial.position();
+        return partialBytes;
     }
 
     /** Forgets the bytes of an unfinished request. */
     public void reset() {
-        partial.clear();
+        partialBytes = 0;
     }
 }
