@@ -7,6 +7,7 @@ import java.util.Arrays;
  * <ul>
  *   <li>{@code load}: the load generator ({@link Load});
  *   <li>{@code netty}: the Netty peer server ({@link NettyPeer});
+ *   <li>{@code soak}: a long mixed run with abusive clients ({@link Soak});
  *   <li>{@code hold}: N idle connections held open, for memory figures ({@link Hold});
  *   <li>{@code alloc}: bytes allocated per request on Adder's loop thread under load ({@link LoopAllocation});
  *   <li>{@code jmh}: the JMH microbenchmarks, with JMH's own options (e.g. {@code -prof gc}).
@@ -19,7 +20,7 @@ public final class Bench {
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: java -jar adder-bench-all.jar load|netty|hold|alloc|jmh [ARGS]");
+            System.err.println("usage: java -jar adder-bench-all.jar load|netty|soak|hold|alloc|jmh [ARGS]");
             System.exit(2);
         }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -28,12 +29,13 @@ public final class Bench {
             case "netty" -> NettyPeer.main(rest);
             case "alloc" -> LoopAllocation.main(rest);
             case "hold" -> Hold.main(rest);
+            case "soak" -> Soak.main(rest);
             case "jmh" -> {
                 org.openjdk.jmh.Main.main(rest);
                 yield 0;
             }
             default -> {
-                System.err.println("unknown command " + args[0] + ": expected load, netty, hold, alloc or jmh");
+                System.err.println("unknown command " + args[0] + ": expected load, netty, soak, hold, alloc or jmh");
                 yield 2;
             }
         };

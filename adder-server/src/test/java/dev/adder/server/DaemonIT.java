@@ -148,6 +148,47 @@ class DaemonIT {
         assertEquals(List.of(), stderr());
     }
 
+    /**
+     * Ten thousand connections open at once, each answered several times
+     * while all are open. The daemon runs in its own process: server and
+     * clients in one JVM would need more file descriptors than the usual hard
+     * limit of 20,000.
+     */
+    @Test
+    void tenThousandConcurrentConnectionsOnUnixAndTcpAreEachAnswered() throws Exception {
+        int connections = 10_000;
+        start("--listen", "unix:adder.sock", "--listen", "tcp:127.0.0.1:0", "--max-connections", "11000");
+        List<AdderAddress> addresses = awaitListening();
+        for (AdderAddress address : List.of(AdderAddress.unix(dir.resolve("adder.sock")), addresses.get(1))) {
+            List<RawClient> clients = new ArrayList<>(connections);
+            try {
+                for (int c = 0; c < connections; c++) {
+                    clients.add(RawClient.connect(address));
+                }
+                for (long round = 0; round < 3; round++) {
+                    for (int c = 0; c < connections; c++) {
+                        clients.get(c).write(RawClient.request(c, round * 1_000_000));
+                    }
+                    for (int c = 0; c < connections; c++) {
+                        long answer = clients.get(c).read();
+                        if (answer != c + round * 1_000_000) {
+                            assertEquals(c + round * 1_000_000, answer, address + " connection " + c);
+                        }
+                    }
+                }
+            } finally {
+                for (RawClient client : clients) {
+                    client.close();
+                }
+            }
+        }
+        process.destroy();
+        assertEquals(0, awaitExit());
+        List<String> lines = stdout();
+        assertTrue(lines.get(lines.size() - 1).contains("adder stopped: 60000 requests answered for 20000 connections"
+                + " (0 refused)"), lines.get(lines.size() - 1));
+    }
+
     @Test
     void badOptionPrintsOneLineAndExitsTwo() throws Exception {
         start("--max-connections", "many");
