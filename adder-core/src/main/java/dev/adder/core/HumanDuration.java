@@ -5,8 +5,8 @@ import java.util.Objects;
 
 /**
  * Durations as people type them on a command line: a whole number and a
- * unit, {@code 250ms}, {@code 30s}, {@code 5m}, {@code 1h}; {@code 0} alone
- * means zero.
+ * unit, {@code 50us}, {@code 250ms}, {@code 30s}, {@code 5m}, {@code 1h};
+ * {@code 0} alone means zero.
  */
 public final class HumanDuration {
 
@@ -32,6 +32,8 @@ public final class HumanDuration {
         }
         long amount = Long.parseLong(text.substring(0, unitStart));
         switch (text.substring(unitStart)) {
+            case "us":
+                return Duration.ofNanos(amount * 1000);
             case "ms":
                 return Duration.ofMillis(amount);
             case "s":
@@ -45,10 +47,14 @@ public final class HumanDuration {
         }
     }
 
-    /** The shortest exact form {@link #parse} accepts: {@code 250ms}, {@code 30s}, {@code 5m}. */
+    /** The shortest exact form {@link #parse} accepts (to the microsecond): {@code 250ms}, {@code 30s}, {@code 5m}. */
     public static String format(Duration duration) {
         if (duration.isZero()) {
             return "0";
+        }
+        long micros = duration.toNanos() / 1000;
+        if (micros % 1000 != 0) {
+            return micros + "us";
         }
         long millis = duration.toMillis();
         if (millis % 3_600_000 == 0) {
@@ -65,6 +71,6 @@ public final class HumanDuration {
 
     private static IllegalArgumentException invalid(String text) {
         return new IllegalArgumentException("invalid duration '" + text
-                + "': expected a whole number and a unit, as in 250ms, 30s, 5m or 1h");
+                + "': expected a whole number and a unit, as in 50us, 250ms, 30s, 5m or 1h");
     }
 }

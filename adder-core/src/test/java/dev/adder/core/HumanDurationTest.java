@@ -17,17 +17,24 @@ class HumanDurationTest {
     }
 
     @ParameterizedTest
+    @CsvSource({"50us, 50000", "1500us, 1500000", "0us, 0"})
+    void microsecondsForShortWindows(String text, long nanos) {
+        assertEquals(Duration.ofNanos(nanos), HumanDuration.parse(text));
+    }
+
+    @ParameterizedTest
     @ValueSource(strings = {"", "s", "30", "-5s", "5 s", "5sec", "1.5s", "30S", "9999999999999s"})
     void rejectedFormsNameTheInput(String text) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> HumanDuration.parse(text));
-        assertEquals("invalid duration '" + text + "': expected a whole number and a unit, as in 250ms, 30s, 5m or 1h",
+        assertEquals("invalid duration '" + text + "': expected a whole number and a unit, as in 50us, 250ms, 30s, 5m or 1h",
                 e.getMessage());
     }
 
     @ParameterizedTest
-    @CsvSource({"250, 250ms", "30000, 30s", "300000, 5m", "7200000, 2h", "0, 0", "1500, 1500ms"})
-    void formatGivesTheShortestFormThatParsesBack(long millis, String text) {
-        assertEquals(text, HumanDuration.format(Duration.ofMillis(millis)));
-        assertEquals(Duration.ofMillis(millis), HumanDuration.parse(text));
+    @CsvSource({"250000, 250ms", "30000000, 30s", "300000000, 5m", "7200000000, 2h", "0, 0", "1500000, 1500ms",
+        "50, 50us", "1500, 1500us"})
+    void formatGivesTheShortestFormThatParsesBack(long micros, String text) {
+        assertEquals(text, HumanDuration.format(Duration.ofNanos(micros * 1000)));
+        assertEquals(Duration.ofNanos(micros * 1000), HumanDuration.parse(text));
     }
 }

@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -64,7 +63,6 @@ final class EventLoop implements Runnable {
     private final List<AdderAddress> addresses;
     private final Thread thread;
     private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
-    private final CountDownLatch terminated = new CountDownLatch(1);
     private Selector selector;
 
     private final ByteBuffer in = ByteBuffer.allocateDirect(READ_BUFFER_BYTES).order(Protocol.BYTE_ORDER);
@@ -93,6 +91,13 @@ final class EventLoop implements Runnable {
     private long lastRefusalWarning = now - WARNING_INTERVAL_NANOS;
     private long lastAcceptFailureWarning = now - WARNING_INTERVAL_NANOS;
     private int earlyWakeups;
+    /**
+     * After a turn that found work, the loop polls without sleeping until
+     * this time: a blocked thread's wake-up costs more, in latency and in
+     * CPU, than a few non-blocking polls when requests keep coming.
+     */
+    private long pollUntil = now;
+    private final long busyPollNanos;
     /** Cleared where the platform has no TCP_QUICKACK (it is Linux-only). */
     private boolean quickAckSupported = true;
 
@@ -118,6 +123,7 @@ final class EventLoop implements Runnable {
         this.listeners = listeners.toArray(Listener[]::new);
         this.addresses = listeners.stream().map(l -> l.address).toList();
         this.thread = new Thread(this, config.threadName());
+        this.busyPollNanos = config.busyPoll().toNanos();
     }
 
     // ---------------------------------------------------------------- binding
@@ -197,10 +203,11 @@ final class EventLoop implements Runnable {
         selector.wakeup();
         long limitMillis = config.drainTimeout().toMillis() + TimeUnit.SECONDS.toMillis(30);
         try {
-            if (!terminated.await(limitMillis, TimeUnit.MILLISECONDS)) {
+            thread.join(limitMillis);
+            if (thread.isAlive()) {
                 log.error("adder event loop did not stop within {} ms; interrupting it", limitMillis);
                 thread.interrupt();
-                terminated.await();
+                thread.join();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -222,13 +229,19 @@ final class EventLoop implements Runnable {
                 }
                 long timeoutMillis = selectTimeoutMillis();
                 long before = now;
-                int ready = selector.select(onReady, timeoutMillis);
+                boolean polling = now - pollUntil < 0;
+                int ready = polling ? selector.selectNow(onReady) : selector.select(onReady, timeoutMillis);
                 now = System.nanoTime();
+                if (ready > 0) {
+                    pollUntil = now + busyPollNanos;
+                }
                 if (Thread.interrupted()) {
                     log.info("adder event loop thread was interrupted; stopping");
                     beginStop();
                 }
-                watchForSpinning(ready, ranTasks, before, timeoutMillis);
+                if (!polling) {
+                    watchForSpinning(ready, ranTasks, before, timeoutMillis);
+                }
                 resumePausedListeners();
                 closeIdleConnections();
             }
@@ -238,7 +251,6 @@ final class EventLoop implements Runnable {
         } finally {
             closeEverything();
             running = false;
-            terminated.countDown();
         }
     }
 

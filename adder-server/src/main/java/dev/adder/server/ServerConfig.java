@@ -13,6 +13,7 @@ record ServerConfig(
         int maxPendingOutput,
         Duration idleTimeout,
         Duration drainTimeout,
+        Duration busyPoll,
         Set<PosixFilePermission> unixSocketPermissions,
         boolean registerMBean,
         String threadName) {

@@ -222,7 +222,7 @@ class DaemonIT {
         String help = String.join("\n", stdout());
         assertTrue(help.startsWith("Usage: "), help);
         for (String option : List.of("--listen", "--max-connections", "--idle-timeout", "--max-pending-output",
-                "--drain-timeout", "--socket-mode", "--no-jmx", "--help", "--version")) {
+                "--drain-timeout", "--busy-poll", "--socket-mode", "--no-jmx", "--help", "--version")) {
             assertTrue(help.contains(option), option + " is missing from --help");
         }
         start("--version");

@@ -32,13 +32,16 @@ final class DaemonOptions {
             "                              (default " + AdderServer.DEFAULT_MAX_PENDING_OUTPUT / 1024 / 1024 + "m)",
             "  --drain-timeout DURATION    on stop, longest wait for answers to reach clients",
             "                              (default " + HumanDuration.format(AdderServer.DEFAULT_DRAIN_TIMEOUT) + ")",
+            "  --busy-poll DURATION        after serving, poll this long before sleeping:",
+            "                              lower latency under load; 0 always sleeps",
+            "                              (default " + HumanDuration.format(AdderServer.DEFAULT_BUSY_POLL) + ")",
             "  --socket-mode MODE          permissions of Unix socket files, octal (660) or",
             "                              symbolic (rw-rw----) (default: from the umask)",
             "  --no-jmx                    do not publish statistics as a JMX MBean",
             "  --help                      print this help and exit",
             "  --version                   print the version and exit",
             "",
-            "DURATION is a whole number and a unit: 250ms, 30s, 5m, 1h.",
+            "DURATION is a whole number and a unit: 50us, 250ms, 30s, 5m, 1h.",
             "SIGTERM or SIGINT stops gracefully: requests received are answered first.",
             "Exit status: 0 stopped cleanly, 1 could not listen or failed, 2 bad usage.");
 
@@ -56,6 +59,7 @@ final class DaemonOptions {
     Duration idleTimeout = AdderServer.DEFAULT_IDLE_TIMEOUT;
     int maxPendingOutput = AdderServer.DEFAULT_MAX_PENDING_OUTPUT;
     Duration drainTimeout = AdderServer.DEFAULT_DRAIN_TIMEOUT;
+    Duration busyPoll = AdderServer.DEFAULT_BUSY_POLL;
     Set<PosixFilePermission> socketMode;
     boolean jmx = true;
     boolean help;
@@ -80,7 +84,7 @@ final class DaemonOptions {
                 case "--version" -> options.version = true;
                 case "--no-jmx" -> options.jmx = false;
                 case "--listen", "--max-connections", "--idle-timeout", "--max-pending-output", "--drain-timeout",
-                        "--socket-mode" -> {
+                        "--busy-poll", "--socket-mode" -> {
                     String value = inlineValue;
                     if (value == null) {
                         if (i + 1 >= args.length) {
@@ -108,6 +112,7 @@ final class DaemonOptions {
                 case "--idle-timeout" -> idleTimeout = HumanDuration.parse(value);
                 case "--max-pending-output" -> maxPendingOutput = size(value);
                 case "--drain-timeout" -> drainTimeout = HumanDuration.parse(value);
+                case "--busy-poll" -> busyPoll = HumanDuration.parse(value);
                 case "--socket-mode" -> socketMode = mode(value);
                 default -> throw new IllegalStateException(name);
             }

@@ -60,6 +60,7 @@ public final class Main {
                 .idleTimeout(options.idleTimeout)
                 .maxPendingOutput(options.maxPendingOutput)
                 .drainTimeout(options.drainTimeout)
+                .busyPoll(options.busyPoll)
                 .unixSocketPermissions(options.socketMode)
                 .registerMBean(options.jmx);
         options.listen.forEach(builder::listen);
@@ -72,10 +73,10 @@ public final class Main {
         }
         Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(server), "adder-stop"));
         log.info("adder {} listening on {}; max connections {}, idle timeout {}, max pending output {} bytes,"
-                        + " drain timeout {}, socket mode {}; Java {}",
+                        + " drain timeout {}, busy poll {}, socket mode {}; Java {}",
                 version(), server.addresses().stream().map(Object::toString).collect(Collectors.joining(", ")),
                 options.maxConnections, options.idleTimeout.isZero() ? "off" : HumanDuration.format(options.idleTimeout),
-                options.maxPendingOutput, HumanDuration.format(options.drainTimeout),
+                options.maxPendingOutput, HumanDuration.format(options.drainTimeout), HumanDuration.format(options.busyPoll),
                 options.socketMode == null ? "from umask" : PosixFilePermissions.toString(options.socketMode),
                 Runtime.version());
         if (serveUntilStopped(server)) {
