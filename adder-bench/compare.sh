@@ -25,26 +25,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-server_jar=$(ls "$root"/adder-server/target/adder-server-*-all.jar 2>/dev/null | head -1 || true)
-bench_jar=$(ls "$root"/adder-bench/target/adder-bench-*-all.jar 2>/dev/null | head -1 || true)
-if [ -z "$server_jar" ] || [ -z "$bench_jar" ]; then
-  echo "compare.sh: build the jars first: mvn -B -DskipTests package" >&2
-  exit 2
-fi
-java=${JAVA:-java}
+source "$(dirname "$0")/lib.sh"
 read -r -a java_opts <<< "${JAVA_OPTS:-}"
 clk_tck=$(getconf CLK_TCK)
-work=$(mktemp -d /tmp/adder-compare.XXXXXX)
 results="$work/results.tsv"
-pids=()
-
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 shape_args() {
   case "$1" in
@@ -68,17 +52,11 @@ start_server() {
   fi
   server_pid=$!
   pids+=("$server_pid")
-  for _ in $(seq 1 300); do
-    if grep -q "listening on" "$log"; then break; fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then echo "compare.sh: $name did not start:" >&2; cat "$log" >&2; exit 1; fi
-    sleep 0.1
-  done
-  server_addr=$(grep -o "listening on [^;]*" "$log" | head -1 | sed 's/listening on //; s/,.*//')
+  server_addr=$(listening_address "$log" "$server_pid")
   echo "# $name on $transport: $server_addr, pid $server_pid, idle RSS $(rss_kb "$server_pid") kB" >&2
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # run_load NAME PID ADDR TRANSPORT SHAPE RECORD: one load run; appends a line to results if RECORD
 run_load() {

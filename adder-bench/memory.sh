@@ -10,7 +10,7 @@ set -euo pipefail
 
 conns=10000
 transport=unix
-flags=(-XX:+UseSerialGC -Xms8m -Xmx64m)
+flags=(-XX:+UseSerialGC -Xms8m -Xmx64m -XX:AutoBoxCacheMax=20000)
 while [ $# -gt 0 ]; do
   case "$1" in
     --conns) conns=$2; shift 2 ;;
@@ -20,37 +20,16 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-server_jar=$(ls "$root"/adder-server/target/adder-server-*-all.jar 2>/dev/null | head -1 || true)
-bench_jar=$(ls "$root"/adder-bench/target/adder-bench-*-all.jar 2>/dev/null | head -1 || true)
-if [ -z "$server_jar" ] || [ -z "$bench_jar" ]; then
-  echo "memory.sh: build the jars first: mvn -B -DskipTests package" >&2
-  exit 2
-fi
-java=${JAVA:-java}
-jcmd="$(dirname "$(readlink -f "$(command -v "$java")")")/jcmd"
-work=$(mktemp -d /tmp/adder-memory.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
 
 if [ "$transport" = unix ]; then listen="unix:$work/adder.sock"; else listen="tcp:127.0.0.1:0"; fi
 "$java" "${flags[@]}" -jar "$server_jar" --listen "$listen" --no-jmx > "$work/server.log" 2>&1 &
 server=$!
 pids+=("$server")
-for _ in $(seq 1 300); do grep -q "listening on" "$work/server.log" && break; sleep 0.1; done
-address=$(grep -o "listening on [^;]*" "$work/server.log" | head -1 | sed 's/listening on //')
-
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$server/status"; }
-# live heap bytes: the class histogram's total, taken after the full GC it triggers
-live_heap() { "$jcmd" "$server" GC.class_histogram | awk '/^Total/ {print $3}'; }
+address=$(listening_address "$work/server.log" "$server")
 
 sleep 2
-heap0=$(live_heap); rss0=$(rss_kb)
+heap0=$(live_heap "$server"); rss0=$(rss_kb "$server")
 "$java" -jar "$bench_jar" hold --connect "$address" --conns "$conns" --seconds 600 > "$work/hold.out" 2>&1 &
 hold=$!
 pids+=("$hold")
@@ -59,7 +38,7 @@ for _ in $(seq 1 1200); do
   kill -0 "$hold" 2>/dev/null || { cat "$work/hold.out" >&2; exit 1; }
   sleep 0.1
 done
-heap1=$(live_heap); rss1=$(rss_kb)
+heap1=$(live_heap "$server"); rss1=$(rss_kb "$server")
 echo "daemon flags: ${flags[*]}; $transport; $("$java" -version 2>&1 | head -1)"
 echo "idle:                 RSS $((rss0 / 1024)) MB, live heap $((heap0 / 1024)) KiB"
 echo "$conns idle connections: RSS $((rss1 / 1024)) MB, live heap $((heap1 / 1024)) KiB"

@@ -79,7 +79,8 @@ final class Soak {
             for (Future<?> f : abuse) {
                 f.get();
             }
-            System.out.printf("soak: %d abusive connections, %d of them failed unexpectedly%n",
+            System.out.printf("soak: the ping-pong and pipelined lines above, in the order they finished;"
+                    + " %d abusive connections, %d of them failed unexpectedly%n",
                     abusiveConnections.get(), abuseErrors.get());
             return status != 0 || abuseErrors.get() > 0 ? 1 : 0;
         } finally {

@@ -1,0 +1,43 @@
+# Shared by the scripts of adder-bench; sourced, not run.
+# Sets root, server_jar, bench_jar, java and work (a fresh directory); on exit, stops every
+# process whose PID is in pids and removes work.
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+server_jar=$(ls "$root"/adder-server/target/adder-server-*-all.jar 2>/dev/null | head -1 || true)
+bench_jar=$(ls "$root"/adder-bench/target/adder-bench-*-all.jar 2>/dev/null | head -1 || true)
+if [ -z "$server_jar" ] || [ -z "$bench_jar" ]; then
+  echo "$(basename "$0"): build the jars first: mvn -B -DskipTests package" >&2
+  exit 2
+fi
+java=${JAVA:-java}
+jcmd="$(dirname "$(readlink -f "$(command -v "$java")")")/jcmd"
+work=$(mktemp -d "/tmp/adder-$(basename "$0" .sh).XXXXXX")
+pids=()
+
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# live_heap PID: live heap bytes, the class histogram's total, taken after the full GC it triggers
+live_heap() { "$jcmd" "$1" GC.class_histogram | awk '/^Total/ {print $3}'; }
+
+# listening_address LOG PID: waits for a server's "listening on" line; prints its first address
+listening_address() {
+  local log=$1 pid=$2
+  for _ in $(seq 1 300); do
+    if grep -q "listening on" "$log"; then
+      grep -o "listening on [^;]*" "$log" | head -1 | sed 's/listening on //; s/,.*//'
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  echo "$(basename "$0"): the server did not start:" >&2
+  cat "$log" >&2
+  exit 1
+}
