@@ -45,9 +45,18 @@ class DaemonIT {
      * lose the lines it writes while it stops.
      */
     private Process start(String... options) throws IOException {
+        return startWith(List.of(), options);
+    }
+
+    /** Starts the jar with a shell prefix, such as {@code ulimit -n 64;}, before {@code exec java}. */
+    private Process startWith(List<String> shellPrefix, String... options) throws IOException {
         List<String> command = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar", JAR.toString()));
         command.addAll(List.of(options));
+        if (!shellPrefix.isEmpty()) {
+            List<String> quoted = command.stream().map(arg -> "'" + arg.replace("'", "'\\''") + "'").toList();
+            command = List.of("bash", "-c", String.join(" ", shellPrefix) + " exec " + String.join(" ", quoted));
+        }
         runs++;
         stdoutFile = dir.resolve("stdout-" + runs + ".txt");
         stderrFile = dir.resolve("stderr-" + runs + ".txt");
@@ -187,6 +196,40 @@ class DaemonIT {
         List<String> lines = stdout();
         assertTrue(lines.get(lines.size() - 1).contains("adder stopped: 60000 requests answered for 20000 connections"
                 + " (0 refused)"), lines.get(lines.size() - 1));
+    }
+
+    /**
+     * Out of file descriptors, accept() fails; a level-triggered listener
+     * would then spin. The daemon pauses accepting instead, keeps serving, and
+     * accepts again once descriptors are free.
+     */
+    @Test
+    void runningOutOfFileDescriptorsPausesAcceptingAndRecovers() throws Exception {
+        startWith(List.of("ulimit -n 96;"), "--listen", "tcp:127.0.0.1:0");
+        AdderAddress address = awaitListening().get(0);
+        List<RawClient> clients = new ArrayList<>();
+        try {
+            // more connections than the daemon has descriptors left: the kernel queues them all
+            for (int c = 0; c < 150; c++) {
+                clients.add(RawClient.connect(address));
+            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> stdout().stream()
+                    .anyMatch(line -> line.contains("WARN") && line.contains("pausing accepts")));
+            assertTrue(process.isAlive());
+            assertEquals(17, clients.get(0).add(7, 10), "an accepted client is no longer served");
+        } finally {
+            for (RawClient client : clients) {
+                client.close();
+            }
+        }
+        // descriptors are free again: a new client is accepted and served
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+            try (RawClient later = RawClient.connect(address)) {
+                assertEquals(30, later.add(10, 20));
+            }
+        });
+        process.destroy();
+        assertEquals(0, awaitExit());
     }
 
     @Test
