@@ -227,9 +227,9 @@ final class EventLoop implements Runnable {
                 if (stopping && drainFinished()) {
                     break;
                 }
-                long timeoutMillis = selectTimeoutMillis();
                 long before = now;
                 boolean polling = now - pollUntil < 0;
+                long timeoutMillis = polling ? 0 : selectTimeoutMillis();
                 int ready = polling ? selector.selectNow(onReady) : selector.select(onReady, timeoutMillis);
                 now = System.nanoTime();
                 if (ready > 0) {
