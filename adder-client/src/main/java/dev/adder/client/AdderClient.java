@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.net.SocketException;
 import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
 import java.net.UnixDomainSocketAddress;
@@ -19,6 +20,7 @@ import java.nio.file.LinkOption;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -45,6 +47,10 @@ public final class AdderClient implements AutoCloseable {
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
     /** Default longest wait for an answer (for a batch: for any progress). */
     public static final Duration DEFAULT_CALL_TIMEOUT = Duration.ofSeconds(30);
+    /** Shortest timeout the builder accepts. */
+    public static final Duration MIN_TIMEOUT = Duration.ofMillis(1);
+    /** Longest timeout the builder accepts: a day. */
+    public static final Duration MAX_TIMEOUT = Duration.ofDays(1);
 
     private static final int BATCH_BUFFER_BYTES = 64 * 1024;
 
@@ -255,10 +261,53 @@ public final class AdderClient implements AutoCloseable {
         }
     }
 
+    /**
+     * Connects within the connect timeout. A Unix-domain connect to a server
+     * whose accept queue is full fails at once with {@code EAGAIN} (TCP waits
+     * instead), so it is tried again, a little later each time, until the
+     * deadline: a busy server gets the same patience over either socket kind.
+     */
     private void connectNow() throws IOException {
         if (socketAddress instanceof InetSocketAddress inet && inet.isUnresolved()) {
             throw new AdderException("cannot connect to " + address + ": unknown host '" + inet.getHostString() + "'", null);
         }
+        long deadline = System.nanoTime() + connectTimeoutNanos;
+        long pauseNanos = TimeUnit.MICROSECONDS.toNanos(100);
+        while (true) {
+            try {
+                connectOnce(deadline);
+                return;
+            } catch (SocketException e) {
+                if (!acceptQueueFull(e)) {
+                    throw connectFailure(e);
+                }
+                long remaining = deadline - System.nanoTime();
+                if (remaining <= 0) {
+                    throw new AdderTimeoutException("timed out connecting to " + address
+                            + ": the server's queue of connections to accept stayed full for "
+                            + TimeUnit.NANOSECONDS.toMillis(connectTimeoutNanos) + " ms");
+                }
+                LockSupport.parkNanos(Math.min(pauseNanos, remaining));
+                pauseNanos = Math.min(pauseNanos * 2, TimeUnit.MILLISECONDS.toNanos(50));
+                if (closed || Thread.currentThread().isInterrupted()) {
+                    throw new AdderException("cannot connect to " + address + ": "
+                            + (closed ? "the client was closed" : "interrupted"), e);
+                }
+            }
+        }
+    }
+
+    /**
+     * A Unix-domain connect that failed with neither a refusal nor a missing
+     * or forbidden file: a live server whose accept queue is full.
+     */
+    private boolean acceptQueueFull(SocketException e) {
+        return address.isUnix() && !(e instanceof ConnectException)
+                && Files.exists(address.unixPath(), LinkOption.NOFOLLOW_LINKS) && Files.isWritable(address.unixPath());
+    }
+
+    /** One attempt; a {@link SocketException} is left to the caller, any other failure is final. */
+    private void connectOnce(long deadline) throws IOException {
         SocketChannel opened = socketAddress instanceof UnixDomainSocketAddress
                 ? SocketChannel.open(StandardProtocolFamily.UNIX)
                 : SocketChannel.open();
@@ -267,7 +316,6 @@ public final class AdderClient implements AutoCloseable {
             SelectionKey registered = opened.register(selector, 0);
             channel = opened;
             key = registered;
-            long deadline = System.nanoTime() + connectTimeoutNanos;
             boolean connected = opened.connect(socketAddress);
             while (!connected) {
                 await(SelectionKey.OP_CONNECT, deadline, "the connection");
@@ -276,9 +324,12 @@ public final class AdderClient implements AutoCloseable {
             if (!address.isUnix()) {
                 opened.setOption(StandardSocketOptions.TCP_NODELAY, true);
             }
+        } catch (SocketException e) {
+            disconnect();
+            throw e;
         } catch (IOException | RuntimeException e) {
             disconnect();
-            throw e instanceof AdderTimeoutException timeout ? timeout : connectFailure(e);
+            throw e instanceof AdderException adder ? adder : connectFailure(e);
         }
     }
 
@@ -357,15 +408,15 @@ public final class AdderClient implements AutoCloseable {
             this.socketAddress = address.toSocketAddress();
         }
 
-        /** Longest wait to connect (default 5 s). */
+        /** Longest wait to connect (default 5 s; from 1 ms to 24 h). */
         public Builder connectTimeout(Duration timeout) {
-            this.connectTimeout = positive("connectTimeout", timeout);
+            this.connectTimeout = timeout("connectTimeout", timeout);
             return this;
         }
 
-        /** Longest wait for an answer; for a batch, for any progress (default 30 s). */
+        /** Longest wait for an answer; for a batch, for any progress (default 30 s; from 1 ms to 24 h). */
         public Builder callTimeout(Duration timeout) {
-            this.callTimeout = positive("callTimeout", timeout);
+            this.callTimeout = timeout("callTimeout", timeout);
             return this;
         }
 
@@ -393,10 +444,10 @@ public final class AdderClient implements AutoCloseable {
             }
         }
 
-        private static Duration positive(String name, Duration duration) {
+        private static Duration timeout(String name, Duration duration) {
             Objects.requireNonNull(duration, name);
-            if (duration.isNegative() || duration.isZero()) {
-                throw new IllegalArgumentException(name + " must be positive, not " + duration);
+            if (duration.compareTo(MIN_TIMEOUT) < 0 || duration.compareTo(MAX_TIMEOUT) > 0) {
+                throw new IllegalArgumentException(name + " must be from 1ms to 24h, not " + duration);
             }
             return duration;
         }

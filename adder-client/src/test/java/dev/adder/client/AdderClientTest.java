@@ -39,6 +39,79 @@ class AdderClientTest {
         return server;
     }
 
+    /** A Unix listener that never accepts, with its accept queue filled by connections held open. */
+    private static ServerSocketChannel fullListener(Path path, List<SocketChannel> queued) throws IOException {
+        ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        listener.bind(UnixDomainSocketAddress.of(path), 1);
+        for (int i = 0; i < 10_000; i++) {
+            SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX);
+            queued.add(channel);
+            channel.configureBlocking(false);
+            try {
+                channel.connect(UnixDomainSocketAddress.of(path));
+            } catch (java.net.SocketException full) {
+                return listener;
+            }
+        }
+        throw new AssertionError("the accept queue never filled");
+    }
+
+    @Test
+    void aFullUnixAcceptQueueIsWaitedOutUntilTheConnectTimeoutAndThenNamed() throws IOException {
+        Path path = dir.resolve("busy.sock");
+        List<SocketChannel> queued = new ArrayList<>();
+        ServerSocketChannel listener = fullListener(path, queued);
+        try {
+            AdderClient.Builder builder = AdderClient.builder("unix:" + path).connectTimeout(Duration.ofMillis(300));
+            AdderTimeoutException e = assertThrows(AdderTimeoutException.class, builder::connect);
+            assertEquals("timed out connecting to unix:" + path
+                    + ": the server's queue of connections to accept stayed full for 300 ms", e.getMessage());
+        } finally {
+            listener.close();
+            for (SocketChannel channel : queued) {
+                channel.close();
+            }
+        }
+    }
+
+    @Test
+    void aFullUnixAcceptQueueThatDrainsBeforeTheDeadlineLetsTheClientConnect() throws Exception {
+        Path path = dir.resolve("busy.sock");
+        List<SocketChannel> queued = new ArrayList<>();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (ServerSocketChannel listener = fullListener(path, queued)) {
+            Future<AdderClient> connecting = pool.submit(() -> AdderClient.builder("unix:" + path)
+                    .connectTimeout(Duration.ofSeconds(60)).connect());
+            // the server gets round to accepting: the queue drains, and the waiting client gets in
+            List<SocketChannel> accepted = new ArrayList<>();
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> {
+                SocketChannel next = listener.accept();
+                if (next != null) {
+                    accepted.add(next);
+                }
+                return connecting.isDone();
+            });
+            connecting.get().close();
+            for (SocketChannel channel : accepted) {
+                channel.close();
+            }
+        } finally {
+            for (SocketChannel channel : queued) {
+                channel.close();
+            }
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void timeoutsOutsideTheirRangeAreRefusedNamingTheSetting() {
+        AdderClient.Builder builder = AdderClient.builder("unix:adder.sock");
+        assertEquals("callTimeout must be from 1ms to 24h, not PT3000000H", assertThrows(IllegalArgumentException.class,
+                () -> builder.callTimeout(Duration.ofHours(3_000_000))).getMessage());
+        assertEquals("connectTimeout must be from 1ms to 24h, not PT0S", assertThrows(IllegalArgumentException.class,
+                () -> builder.connectTimeout(Duration.ZERO)).getMessage());
+    }
+
     @ParameterizedTest
     @EnumSource(Transport.class)
     void addsSevenAndTen(Transport transport) throws IOException {

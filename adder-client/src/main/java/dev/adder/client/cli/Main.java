@@ -29,7 +29,7 @@ public final class Main {
             "  --connect ADDR      the server: unix:PATH, tcp:HOST:PORT or HOST:PORT",
             "                      (default " + DEFAULT_ADDRESS + ")",
             "  --timeout DURATION  longest wait to connect, and then for the answer,",
-            "                      as 250ms, 30s or 1m (default 5s)",
+            "                      as 250ms, 30s or 1m (1ms to 24h, default 5s)",
             "  --help              print this help and exit",
             "",
             "Exit status: 0 the sum was printed, 1 the call failed, 2 bad usage.");
@@ -61,9 +61,12 @@ public final class Main {
                             AdderAddress.parse(connect);
                             break;
                         case "--timeout":
-                            timeout = HumanDuration.parse(value(args, ++i, arg));
-                            if (timeout.isZero()) {
-                                throw new IllegalArgumentException("--timeout must be more than 0");
+                            String text = value(args, ++i, arg);
+                            timeout = HumanDuration.parse(text);
+                            if (timeout.compareTo(AdderClient.MIN_TIMEOUT) < 0
+                                    || timeout.compareTo(AdderClient.MAX_TIMEOUT) > 0) {
+                                throw new IllegalArgumentException("--timeout: " + text
+                                        + " is out of range: from 1ms to 24h");
                             }
                             break;
                         case "--":

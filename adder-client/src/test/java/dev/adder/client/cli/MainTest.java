@@ -116,4 +116,11 @@ class MainTest {
                 + " (is the server running?)" + System.lineSeparator(), err());
         assertEquals("", out());
     }
+
+    @Test
+    void aTimeoutBeyondItsRangeIsAUsageError() {
+        assertEquals(Main.USAGE, run("--timeout", "3000000h", "7", "10"));
+        assertEquals("adder-client: --timeout: 3000000h is out of range: from 1ms to 24h (try --help)"
+                + System.lineSeparator(), err.toString(StandardCharsets.UTF_8));
+    }
 }
