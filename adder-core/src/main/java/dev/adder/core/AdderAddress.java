@@ -24,12 +24,13 @@ import java.util.Objects;
 public final class AdderAddress {
 
     /**
-     * Longest Unix socket path, in bytes, that the platform accepts: the size
-     * of {@code sun_path} less its terminating NUL (108 on Linux, 104 on BSD
-     * and macOS).
+     * Longest Unix socket path, in bytes, that the JDK binds and connects to:
+     * the size of {@code sun_path} less two (106 on Linux, 102 on BSD and
+     * macOS). The kernel would take one byte more, but the JDK refuses a path
+     * that fills {@code sun_path} to its terminating NUL.
      */
     public static final int MAX_UNIX_PATH_BYTES =
-            System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux") ? 107 : 103;
+            System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux") ? 106 : 102;
 
     private static final String UNIX_PREFIX = "unix:";
     private static final String TCP_PREFIX = "tcp:";
@@ -142,8 +143,9 @@ public final class AdderAddress {
         if (path.isEmpty()) {
             throw invalid(text, "empty Unix socket path");
         }
-        if (path.indexOf('\0') >= 0) {
-            throw invalid(text, "Unix socket path contains a NUL character");
+        if (path.chars().anyMatch(Character::isISOControl)) {
+            // a newline or escape in a path would split or garble every log line and message naming it
+            throw invalid(text.replaceAll("\\p{Cntrl}", "?"), "Unix socket path contains a control character");
         }
         int bytes = path.getBytes(StandardCharsets.UTF_8).length;
         if (bytes > MAX_UNIX_PATH_BYTES) {

@@ -1,6 +1,7 @@
 package dev.adder.server;
 
 import dev.adder.core.AdderAddress;
+import dev.adder.core.HumanDuration;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.attribute.PosixFilePermission;
@@ -53,6 +54,38 @@ public final class AdderServer implements AutoCloseable {
     /** Default time {@link #close()} lets connections flush their answers. */
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(5);
 
+    /** Largest {@link Builder#maxConnections}: far more than one loop serves well. */
+    public static final int MAX_MAX_CONNECTIONS = 1_000_000;
+    /** Smallest {@link Builder#maxPendingOutput}: a few answers. */
+    public static final int MIN_MAX_PENDING_OUTPUT = 64;
+    /** Largest {@link Builder#maxPendingOutput}: 1 GiB. */
+    public static final int MAX_MAX_PENDING_OUTPUT = 1 << 30;
+    /** Smallest {@link Builder#maxPendingOutputTotal}: 64 KiB. */
+    public static final long MIN_MAX_PENDING_OUTPUT_TOTAL = 64 * 1024;
+    /** Largest {@link Builder#maxPendingOutputTotal}: 1 TiB. */
+    public static final long MAX_MAX_PENDING_OUTPUT_TOTAL = 1L << 40;
+    /** Shortest idle timeout other than zero (never). */
+    public static final Duration MIN_IDLE_TIMEOUT = Duration.ofMillis(1);
+    /** Longest idle timeout: 30 days. */
+    public static final Duration MAX_IDLE_TIMEOUT = Duration.ofDays(30);
+    /** Longest drain timeout: 1 hour. */
+    public static final Duration MAX_DRAIN_TIMEOUT = Duration.ofHours(1);
+    /**
+     * Longest busy-poll window: 1 ms. A window longer than a wake-up costs
+     * (tens of microseconds) buys nothing more and burns a core after each burst.
+     */
+    public static final Duration MAX_BUSY_POLL = Duration.ofMillis(1);
+
+    /**
+     * The default {@link Builder#maxPendingOutputTotal}: a quarter of the
+     * JVM's maximum heap ({@code -Xmx}), at least 64 KiB. With
+     * {@code -Xmx64m} that is 16 MiB.
+     */
+    public static long defaultMaxPendingOutputTotal() {
+        return Math.min(MAX_MAX_PENDING_OUTPUT_TOTAL,
+                Math.max(MIN_MAX_PENDING_OUTPUT_TOTAL, Runtime.getRuntime().maxMemory() / 4));
+    }
+
     private final ServerConfig config;
     private final Object lifecycle = new Object();
     private EventLoop loop;
@@ -104,15 +137,14 @@ public final class AdderServer implements AutoCloseable {
     public void close() {
         EventLoop stopping;
         synchronized (lifecycle) {
-            if (closed) {
-                return;
+            if (!closed) {
+                closed = true;
+                unregisterMBean();
             }
-            closed = true;
             stopping = loop;
-            unregisterMBean();
         }
         if (stopping != null) {
-            stopping.stopAndAwait();
+            stopping.stopAndAwait(); // every caller waits: a second close() returns when the loop has ended too
         }
     }
 
@@ -148,7 +180,8 @@ public final class AdderServer implements AutoCloseable {
         return current == null ? new ServerStats(0, 0, 0, 0, 0, 0, 0) : current.stats();
     }
 
-    private EventLoop currentLoop() {
+    /** The loop, for tests in this package; null before {@link #start()}. */
+    EventLoop currentLoop() {
         synchronized (lifecycle) {
             return loop;
         }
@@ -237,6 +270,7 @@ public final class AdderServer implements AutoCloseable {
         private final List<AdderAddress> listen = new ArrayList<>();
         private int maxConnections = DEFAULT_MAX_CONNECTIONS;
         private int maxPendingOutput = DEFAULT_MAX_PENDING_OUTPUT;
+        private long maxPendingOutputTotal = defaultMaxPendingOutputTotal();
         private Duration idleTimeout = DEFAULT_IDLE_TIMEOUT;
         private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
         private Duration busyPoll = DEFAULT_BUSY_POLL;
@@ -263,8 +297,9 @@ public final class AdderServer implements AutoCloseable {
          * A connection past it is accepted and closed at once, and counted as refused.
          */
         public Builder maxConnections(int maxConnections) {
-            if (maxConnections < 1) {
-                throw new IllegalArgumentException("maxConnections must be at least 1, not " + maxConnections);
+            if (maxConnections < 1 || maxConnections > MAX_MAX_CONNECTIONS) {
+                throw new IllegalArgumentException("maxConnections must be from 1 to " + MAX_MAX_CONNECTIONS
+                        + ", not " + maxConnections);
             }
             this.maxConnections = maxConnections;
             return this;
@@ -272,26 +307,49 @@ public final class AdderServer implements AutoCloseable {
 
         /**
          * Bytes of answers a connection may have waiting for its client to read
-         * before the server stops reading its requests (default 1 MiB). Reading
-         * resumes once half of it has drained.
+         * before the server stops reading its requests (default 1 MiB, from 64
+         * bytes to 1 GiB). Reading resumes once half of it has drained. A
+         * connection holds at most this plus the answers to one read (128 KiB).
          */
         public Builder maxPendingOutput(int bytes) {
-            if (bytes < 64) {
-                throw new IllegalArgumentException("maxPendingOutput must be at least 64 bytes, not " + bytes);
+            if (bytes < MIN_MAX_PENDING_OUTPUT || bytes > MAX_MAX_PENDING_OUTPUT) {
+                throw new IllegalArgumentException("maxPendingOutput must be from " + MIN_MAX_PENDING_OUTPUT
+                        + " bytes to " + MAX_MAX_PENDING_OUTPUT + " bytes, not " + bytes);
             }
             this.maxPendingOutput = bytes;
             return this;
         }
 
-        /** Closes a connection with no traffic for this long; zero (the default) means never. */
-        public Builder idleTimeout(Duration idleTimeout) {
-            this.idleTimeout = nonNegative("idleTimeout", idleTimeout);
+        /**
+         * Bytes of answers all connections together may have waiting for their
+         * clients (default: {@link #defaultMaxPendingOutputTotal()}, a quarter
+         * of the maximum heap; from 64 KiB to 1 TiB). Past it, the server
+         * stops reading every connection that holds answers until the total
+         * has drained to half of it; clients that read their answers hold none
+         * and are still served. So clients that never read cannot exhaust the
+         * heap, however many connect.
+         */
+        public Builder maxPendingOutputTotal(long bytes) {
+            if (bytes < MIN_MAX_PENDING_OUTPUT_TOTAL || bytes > MAX_MAX_PENDING_OUTPUT_TOTAL) {
+                throw new IllegalArgumentException("maxPendingOutputTotal must be from " + MIN_MAX_PENDING_OUTPUT_TOTAL
+                        + " bytes to " + MAX_MAX_PENDING_OUTPUT_TOTAL + " bytes, not " + bytes);
+            }
+            this.maxPendingOutputTotal = bytes;
             return this;
         }
 
-        /** Longest time {@link AdderServer#close()} waits for answers to drain (default 5 s). */
+        /**
+         * Closes a connection with no traffic for this long; zero (the default)
+         * means never. Otherwise from 1 ms to 30 days.
+         */
+        public Builder idleTimeout(Duration idleTimeout) {
+            this.idleTimeout = inRange("idleTimeout", idleTimeout, MIN_IDLE_TIMEOUT, MAX_IDLE_TIMEOUT);
+            return this;
+        }
+
+        /** Longest time {@link AdderServer#close()} waits for answers to drain (default 5 s, at most 1 hour). */
         public Builder drainTimeout(Duration drainTimeout) {
-            this.drainTimeout = nonNegative("drainTimeout", drainTimeout);
+            this.drainTimeout = inRange("drainTimeout", drainTimeout, Duration.ZERO, MAX_DRAIN_TIMEOUT);
             return this;
         }
 
@@ -302,9 +360,10 @@ public final class AdderServer implements AutoCloseable {
          * costs more latency and CPU than the polls do; when traffic stops the
          * loop sleeps after at most this long, so an idle server uses no CPU.
          * The price is up to this much CPU after each burst of sparse traffic.
+         * At most 1 ms.
          */
         public Builder busyPoll(Duration busyPoll) {
-            this.busyPoll = nonNegative("busyPoll", busyPoll);
+            this.busyPoll = inRange("busyPoll", busyPoll, Duration.ZERO, MAX_BUSY_POLL);
             return this;
         }
 
@@ -336,13 +395,16 @@ public final class AdderServer implements AutoCloseable {
                 throw new IllegalStateException("no listen address: call listen(\"unix:PATH\") or listen(\"tcp:HOST:PORT\")");
             }
             return new AdderServer(new ServerConfig(List.copyOf(listen), maxConnections, maxPendingOutput,
-                    idleTimeout, drainTimeout, busyPoll, unixSocketPermissions, registerMBean, threadName));
+                    maxPendingOutputTotal, idleTimeout, drainTimeout, busyPoll, unixSocketPermissions, registerMBean, threadName));
         }
 
-        private static Duration nonNegative(String name, Duration duration) {
+        /** Zero, or from {@code min} to {@code max}. */
+        private static Duration inRange(String name, Duration duration, Duration min, Duration max) {
             Objects.requireNonNull(duration, name);
-            if (duration.isNegative()) {
-                throw new IllegalArgumentException(name + " must not be negative, not " + duration);
+            if (!duration.isZero() && (duration.compareTo(min) < 0 || duration.compareTo(max) > 0)) {
+                String range = min.isZero() ? "from 0 to " + HumanDuration.format(max)
+                        : "0 or from " + HumanDuration.format(min) + " to " + HumanDuration.format(max);
+                throw new IllegalArgumentException(name + " must be " + range + ", not " + duration);
             }
             return duration;
         }

@@ -2,8 +2,6 @@ package dev.adder.server;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.RequestDecoder;
-import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.SocketChannel;
 
@@ -13,10 +11,6 @@ import java.nio.channels.SocketChannel;
  * own only while its client reads more slowly than it asks.
  */
 final class Connection {
-
-    /** Pending output above this capacity is released once drained, not kept for reuse. */
-    private static final int KEPT_PENDING_CAPACITY = 64 * 1024;
-    private static final int MIN_PENDING_CAPACITY = 4 * 1024;
 
     final long id;
     final SocketChannel channel;
@@ -31,8 +25,8 @@ final class Connection {
     /** Too many answers wait for the client: requests are not read until they drain. */
     boolean readPaused;
 
-    /** Answers not yet written, in write mode (position = bytes held); null until first needed. */
-    private ByteBuffer pending;
+    /** Answers not yet written, because the client reads more slowly than it asks. */
+    final OutputBuffer pending = new OutputBuffer();
 
     Connection(long id, SocketChannel channel, AdderAddress listener, long nowNanos) {
         this.id = id;
@@ -41,39 +35,8 @@ final class Connection {
         this.lastActiveNanos = nowNanos;
     }
 
-    int pendingBytes() {
-        return pending == null ? 0 : pending.position();
-    }
-
-    /** Keeps the rest of {@code answers} to be written after what is already pending. */
-    void keepPending(ByteBuffer answers) {
-        int needed = pendingBytes() + answers.remaining();
-        if (pending == null || pending.capacity() < needed) {
-            int capacity = Math.max(MIN_PENDING_CAPACITY, pending == null ? 0 : pending.capacity());
-            while (capacity < needed) {
-                capacity *= 2;
-            }
-            ByteBuffer grown = ByteBuffer.allocate(capacity);
-            if (pending != null) {
-                grown.put(pending.flip());
-            }
-            pending = grown;
-        }
-        pending.put(answers);
-    }
-
-    /** Writes as much pending output as the socket takes; returns the bytes written. */
-    int writePending() throws IOException {
-        if (pendingBytes() == 0) {
-            return 0;
-        }
-        pending.flip();
-        int written = channel.write(pending);
-        pending.compact();
-        if (pending.position() == 0 && pending.capacity() > KEPT_PENDING_CAPACITY) {
-            pending = null;
-        }
-        return written;
+    long pendingBytes() {
+        return pending.size();
     }
 
     @Override

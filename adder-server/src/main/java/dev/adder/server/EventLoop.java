@@ -56,6 +56,14 @@ final class EventLoop implements Runnable {
     private static final long WARNING_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(5);
     /** Consecutive selects that return early with nothing ready before the selector is rebuilt. */
     private static final int EARLY_WAKEUPS_BEFORE_REBUILD = 512;
+    /**
+     * While the answers held for slow readers are over the server's budget,
+     * a connection holding none is still read, but this little at a time: it
+     * can add at most 128 bytes of answers before it holds some and is paused.
+     */
+    private static final int OVER_BUDGET_READ_BYTES = 16 * Protocol.REQUEST_BYTES;
+    /** At stop, the most read from one connection's kernel receive buffer. */
+    private static final long STOP_READ_LIMIT_BYTES = 8L * 1024 * 1024;
 
     private final ServerConfig config;
     /** An array, not a list: iterating it every turn allocates no iterator. */
@@ -63,12 +71,15 @@ final class EventLoop implements Runnable {
     private final List<AdderAddress> addresses;
     private final Thread thread;
     private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
-    private Selector selector;
+    /** Volatile: other threads wake it up, and a rebuild replaces it. */
+    private volatile Selector selector;
 
     private final ByteBuffer in = ByteBuffer.allocateDirect(READ_BUFFER_BYTES).order(Protocol.BYTE_ORDER);
     private final ByteBuffer out = ByteBuffer.allocateDirect(
             (READ_BUFFER_BYTES / Protocol.REQUEST_BYTES + 1) * Protocol.RESPONSE_BYTES).order(Protocol.BYTE_ORDER);
     private final RequestDecoder.Sink answer = (x, y) -> out.putLong(Protocol.answer(x, y));
+    /** Scratch for gathering writes of pending output. */
+    private final ByteBuffer[] gather = new ByteBuffer[OutputBuffer.CHUNKS_PER_WRITE];
     /** Made once: a method reference evaluated at each select would allocate each turn. */
     private final Consumer<SelectionKey> onReady = this::onReady;
 
@@ -91,6 +102,17 @@ final class EventLoop implements Runnable {
     private long lastRefusalWarning = now - WARNING_INTERVAL_NANOS;
     private long lastAcceptFailureWarning = now - WARNING_INTERVAL_NANOS;
     private int earlyWakeups;
+    /** Written by the loop alone. */
+    private volatile int selectorRebuilds;
+    /** Written by the loop alone. */
+    private volatile long peakPendingOutput;
+    /**
+     * The answers held for all slow readers together passed the budget and
+     * have not yet drained to half of it: connections holding answers are
+     * not read meanwhile.
+     */
+    private boolean overBudget;
+    private long lastBudgetWarning = now - WARNING_INTERVAL_NANOS;
     /**
      * After a turn that found work, the loop polls without sleeping until
      * this time: a blocked thread's wake-up costs more, in latency and in
@@ -193,14 +215,13 @@ final class EventLoop implements Runnable {
                 bytesRead.get(), bytesWritten.get(), pendingOutput.get());
     }
 
-    /** Asks the loop to stop gracefully and waits for its thread to end. */
+    /**
+     * Asks the loop to stop gracefully and waits for its thread to end, however
+     * many threads call it and however often: each returns once the loop has
+     * ended (or at once if it already had).
+     */
     void stopAndAwait() {
-        if (Thread.currentThread() == thread) {
-            beginStop();
-            return;
-        }
-        tasks.add(this::beginStop);
-        selector.wakeup();
+        execute(this::beginStop);
         long limitMillis = config.drainTimeout().toMillis() + TimeUnit.SECONDS.toMillis(30);
         try {
             thread.join(limitMillis);
@@ -214,7 +235,35 @@ final class EventLoop implements Runnable {
         }
     }
 
+    /** Runs {@code task} on the loop thread, soon. */
+    void execute(Runnable task) {
+        tasks.add(task);
+        // read after the add: a rebuild that replaced the selector before this read is seen here,
+        // and one after it runs the task anyway, since the loop runs its tasks before each select
+        selector.wakeup();
+    }
+
+    /** Replaces the selector at the loop's next turn, as the spin guard does. */
+    void rebuildSelectorSoon() {
+        execute(() -> {
+            try {
+                rebuildSelector();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+    }
+
     // ---------------------------------------------------------------- the loop
+
+    /**
+     * Runs until stopped. Failures of one connection close that connection
+     * alone (see {@link #serve}). Anything else that escapes a turn, an
+     * {@link Error} such as {@link OutOfMemoryError} above all, ends the loop:
+     * a server whose loop hit an Error cannot be trusted to keep its promises,
+     * so it closes every connection and listener, removes its socket files,
+     * and records the error for {@link AdderServer#failure()}.
+     */
 
     @Override
     public void run() {
@@ -249,8 +298,11 @@ final class EventLoop implements Runnable {
             failure = t;
             log.error("adder event loop failed; the server has stopped", t);
         } finally {
-            closeEverything();
-            running = false;
+            try {
+                closeEverything();
+            } finally {
+                running = false;
+            }
         }
     }
 
@@ -285,8 +337,10 @@ final class EventLoop implements Runnable {
     }
 
     /**
-     * A selector can keep returning at once with nothing ready (an old epoll
-     * bug); past a threshold of such turns it is replaced by a fresh one.
+     * A selector can keep returning at once with nothing ready, burning a
+     * core: JDK-6670302 ("NIO selector wakes up with 0 selected keys
+     * infinitely"), an epoll bug that Netty and Jetty guard against the same
+     * way. Past a threshold of such turns the selector is replaced by a fresh one.
      */
     private void watchForSpinning(int ready, boolean ranTasks, long before, long timeoutMillis) throws IOException {
         boolean early = ready == 0 && !ranTasks && tasks.isEmpty()
@@ -318,6 +372,12 @@ final class EventLoop implements Runnable {
         }
         selector.close();
         selector = fresh;
+        selectorRebuilds++;
+    }
+
+    /** How many times the selector was replaced. */
+    int selectorRebuilds() {
+        return selectorRebuilds;
     }
 
     private void onReady(SelectionKey key) {
@@ -428,6 +488,9 @@ final class EventLoop implements Runnable {
      */
     private void read(Connection connection) throws IOException {
         in.clear();
+        if (overBudget) {
+            in.limit(OVER_BUDGET_READ_BYTES);
+        }
         int n = connection.channel.read(in);
         if (n < 0) {
             endOfInput(connection);
@@ -498,18 +561,29 @@ final class EventLoop implements Runnable {
     }
 
     private void keepPending(Connection connection) {
-        pendingOutput.setRelease(pendingOutput.get() + out.remaining());
-        connection.keepPending(out);
+        long total = pendingOutput.get() + out.remaining();
+        pendingOutput.setRelease(total);
+        if (total > peakPendingOutput) {
+            peakPendingOutput = total;
+        }
+        connection.pending.append(out);
+        watchBudget();
+    }
+
+    /** The most answers held for slow readers at once since the loop started. */
+    long peakPendingOutput() {
+        return peakPendingOutput;
     }
 
     private void flush(Connection connection) throws IOException {
-        int written = connection.writePending();
+        long written = connection.pending.writeTo(connection.channel, gather);
         if (written > 0) {
             connection.lastActiveNanos = now;
             bytesWritten.setRelease(bytesWritten.get() + written);
             pendingOutput.setRelease(pendingOutput.get() - written);
+            watchBudget();
         }
-        int pending = connection.pendingBytes();
+        long pending = connection.pendingBytes();
         if (connection.readPaused && pending <= config.maxPendingOutput() / 2) {
             connection.readPaused = false;
         }
@@ -538,14 +612,49 @@ final class EventLoop implements Runnable {
         }
     }
 
-    /** Interest follows state: read unless paused or closed for input; write while output is pending. */
+    /**
+     * Every per-connection limit needs a server-wide one beside it: many
+     * clients that never read, each at its own limit, would add up to more
+     * than the heap. Past the budget, connections that hold answers are not
+     * read until the total has drained to half of it; clients that keep up
+     * hold none and are still served.
+     */
+    private void watchBudget() {
+        long total = pendingOutput.get();
+        long budget = config.maxPendingOutputTotal();
+        if (!overBudget && total >= budget) {
+            overBudget = true;
+            if (now - lastBudgetWarning >= WARNING_INTERVAL_NANOS) {
+                lastBudgetWarning = now;
+                log.warn("answers held for slow readers reached the budget of {} bytes; not reading the connections"
+                        + " that hold answers until it is below {} bytes", budget, budget / 2);
+            }
+            updateInterestWherePending();
+        } else if (overBudget && total <= budget / 2) {
+            overBudget = false;
+            updateInterestWherePending();
+        }
+    }
+
+    private void updateInterestWherePending() {
+        for (SelectionKey key : selector.keys()) {
+            if (key.attachment() instanceof Connection connection && connection.pendingBytes() > 0) {
+                updateInterest(connection);
+            }
+        }
+    }
+
+    /**
+     * Interest follows state: read unless paused, over the budget with answers
+     * held, or closed for input; write while output is pending.
+     */
     private void updateInterest(Connection connection) {
         SelectionKey key = connection.key;
         if (!key.isValid()) {
             return;
         }
         int interest = 0;
-        if (!connection.inputClosed && !connection.readPaused) {
+        if (!connection.inputClosed && !connection.readPaused && !(overBudget && connection.pendingBytes() > 0)) {
             interest |= SelectionKey.OP_READ;
         }
         if (connection.pendingBytes() > 0) {
@@ -582,7 +691,10 @@ final class EventLoop implements Runnable {
         connection.key.cancel();
         closeQuietly(connection.channel);
         openConnections.setRelease(openConnections.get() - 1);
-        pendingOutput.setRelease(pendingOutput.get() - connection.pendingBytes());
+        if (connection.pendingBytes() > 0) {
+            pendingOutput.setRelease(pendingOutput.get() - connection.pendingBytes());
+            watchBudget();
+        }
         log.debug("{}: closed", connection);
     }
 
@@ -590,7 +702,11 @@ final class EventLoop implements Runnable {
 
     /**
      * Stops accepting and lets every connection flush the answers to what it
-     * sent so far. Requests read from now on are dropped. A connection's
+     * sent so far. "Sent so far" means received by this host: requests the
+     * server has read, and those already in the connection's kernel receive
+     * buffer (read now, up to 8 MiB a connection), whether or not the
+     * connection was paused for backpressure. Requests arriving later are
+     * read and dropped. A connection's
      * output is shut down once flushed, so its client sees the end of the
      * stream; the connection is closed when the client closes too, or after a
      * quiet spell, or at the drain deadline. Closing only when nothing is
@@ -607,6 +723,10 @@ final class EventLoop implements Runnable {
         }
         for (SelectionKey key : selector.keys()) {
             if (key.attachment() instanceof Connection connection && connection.channel.isOpen()) {
+                answerWhatArrived(connection);
+                if (!connection.channel.isOpen()) {
+                    continue;
+                }
                 connection.draining = true;
                 connection.readPaused = false;
                 if (connection.pendingBytes() == 0) {
@@ -617,6 +737,30 @@ final class EventLoop implements Runnable {
         }
         log.debug("adder server stopping: {} connections draining for at most {}",
                 openConnections.get(), config.drainTimeout());
+    }
+
+    /** Reads and answers what the kernel holds for the connection now, till a read finds nothing. */
+    private void answerWhatArrived(Connection connection) {
+        try {
+            long limit = STOP_READ_LIMIT_BYTES;
+            while (limit > 0 && !connection.inputClosed && connection.channel.isOpen()) {
+                in.clear();
+                int n = connection.channel.read(in);
+                if (n < 0) {
+                    endOfInput(connection);
+                } else if (n == 0) {
+                    return;
+                } else {
+                    limit -= n;
+                    connection.lastActiveNanos = now;
+                    bytesRead.setRelease(bytesRead.get() + n);
+                    answer(connection);
+                }
+            }
+        } catch (IOException e) {
+            log.debug("{}: closing after I/O error: {}", connection, e.toString());
+            close(connection);
+        }
     }
 
     private boolean drainFinished() {

@@ -11,6 +11,7 @@ record ServerConfig(
         List<AdderAddress> listen,
         int maxConnections,
         int maxPendingOutput,
+        long maxPendingOutputTotal,
         Duration idleTimeout,
         Duration drainTimeout,
         Duration busyPoll,

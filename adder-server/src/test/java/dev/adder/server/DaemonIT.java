@@ -50,8 +50,18 @@ class DaemonIT {
 
     /** Starts the jar with a shell prefix, such as {@code ulimit -n 64;}, before {@code exec java}. */
     private Process startWith(List<String> shellPrefix, String... options) throws IOException {
-        List<String> command = new ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar", JAR.toString()));
+        return launch(shellPrefix, List.of(), options);
+    }
+
+    /** The JVM flags of the systemd unit and the README's recommendation. */
+    private static final List<String> RECOMMENDED_FLAGS =
+            List.of("-XX:+UseSerialGC", "-Xms8m", "-Xmx64m", "-XX:AutoBoxCacheMax=20000");
+
+    private Process launch(List<String> shellPrefix, List<String> jvmFlags, String... options) throws IOException {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.addAll(jvmFlags);
+        command.addAll(List.of("-jar", JAR.toString()));
         command.addAll(List.of(options));
         if (!shellPrefix.isEmpty()) {
             List<String> quoted = command.stream().map(arg -> "'" + arg.replace("'", "'\\''") + "'").toList();
@@ -236,7 +246,7 @@ class DaemonIT {
     void badOptionPrintsOneLineAndExitsTwo() throws Exception {
         start("--max-connections", "many");
         assertEquals(2, awaitExit());
-        assertEquals(List.of("adder-server: --max-connections: 'many' is not a whole number from 1 to 2147483647"
+        assertEquals(List.of("adder-server: --max-connections: 'many' is not a whole number from 1 to 1000000"
                 + " (try --help)"), stderr());
     }
 
@@ -265,7 +275,7 @@ class DaemonIT {
         String help = String.join("\n", stdout());
         assertTrue(help.startsWith("Usage: "), help);
         for (String option : List.of("--listen", "--max-connections", "--idle-timeout", "--max-pending-output",
-                "--drain-timeout", "--busy-poll", "--socket-mode", "--no-jmx", "--help", "--version")) {
+                "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--socket-mode", "--no-jmx", "--help", "--version")) {
             assertTrue(help.contains(option), option + " is missing from --help");
         }
         start("--version");
@@ -273,5 +283,174 @@ class DaemonIT {
         List<String> version = stdout();
         assertEquals(1, version.size());
         assertTrue(version.get(0).matches("adder-server \\d+\\.\\d+\\.\\d+.*"), version.get(0));
+    }
+
+    /**
+     * Clients that pipeline and never read used to make the loop run out of
+     * heap within a second (32 of them with -Xmx64m): memory was bounded per
+     * connection, not in total. Now the answers held for them all stay within
+     * the server-wide budget, and a client that reads is served throughout.
+     */
+    @Test
+    void sixtyFourClientsThatNeverReadDoNotTakeDownADaemonWithTheRecommendedHeap() throws Exception {
+        launch(List.of(), RECOMMENDED_FLAGS, "--listen", "unix:adder.sock", "--no-jmx");
+        awaitListening();
+        AdderAddress address = AdderAddress.unix(dir.resolve("adder.sock"));
+        Matcher budgetMatch = Pattern.compile("\\((\\d+) in total\\)").matcher(findStartLine());
+        assertTrue(budgetMatch.find(), findStartLine());
+        long budget = Long.parseLong(budgetMatch.group(1));
+        List<RawClient> flooders = new ArrayList<>();
+        List<Thread> threads = new ArrayList<>();
+        try (RawClient checked = RawClient.connect(address)) {
+            for (int c = 0; c < 64; c++) {
+                RawClient flooder = RawClient.connect(address);
+                flooders.add(flooder);
+                Thread thread = new Thread(() -> flood(flooder), "flooder-" + c);
+                thread.start();
+                threads.add(thread);
+            }
+            long calls = 0;
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (System.nanoTime() - end < 0) {
+                assertEquals(calls + 1, checked.add(calls, 1), "call " + calls);
+                calls++;
+            }
+            assertTrue(process.isAlive(), "the daemon died: " + stderr());
+            long heapAfterGc = heapUsedAfterGc(process.pid());
+            long margin = 16L * 1024 * 1024;
+            System.out.printf("never-readers: budget %d bytes, heap after GC %d bytes, %d checked calls in 10 s%n",
+                    budget, heapAfterGc, calls);
+            assertTrue(heapAfterGc <= budget + margin,
+                    "heap after GC " + heapAfterGc + " bytes, over the budget " + budget + " plus " + margin);
+        } finally {
+            for (RawClient flooder : flooders) {
+                flooder.close();
+            }
+            for (Thread thread : threads) {
+                thread.join();
+            }
+        }
+        process.destroy();
+        assertEquals(0, awaitExit());
+        assertEquals(List.of(), stderr());
+    }
+
+    private static void flood(RawClient client) {
+        ByteBuffer batch = ByteBuffer.allocate(1024 * Protocol.REQUEST_BYTES);
+        for (int i = 0; i < 1024; i++) {
+            Protocol.encodeRequest(batch, i, 1);
+        }
+        try {
+            while (true) {
+                batch.flip();
+                while (batch.hasRemaining()) {
+                    client.channel.write(batch);
+                }
+                batch.limit(batch.capacity());
+            }
+        } catch (IOException closed) {
+            // the test is over
+        }
+    }
+
+    /** Runs a full GC in the process, then sums the used space of its heap's generations (in bytes). */
+    private static long heapUsedAfterGc(long pid) throws IOException, InterruptedException {
+        jcmd(pid, "GC.run");
+        String info = jcmd(pid, "GC.heap_info");
+        Matcher used = Pattern.compile("generation\\s+total \\d+K, used (\\d+)K").matcher(info);
+        long kib = 0;
+        int generations = 0;
+        while (used.find()) {
+            kib += Long.parseLong(used.group(1));
+            generations++;
+        }
+        assertEquals(2, generations, info);
+        return kib * 1024;
+    }
+
+    private static String jcmd(long pid, String command) throws IOException, InterruptedException {
+        Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                Long.toString(pid), command).redirectErrorStream(true).start();
+        String output = new String(jcmd.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(jcmd.waitFor(60, TimeUnit.SECONDS), "jcmd did not finish");
+        assertEquals(0, jcmd.exitValue(), output);
+        return output;
+    }
+
+    /**
+     * Two daemons started at once on a path holding a stale socket file (what
+     * SIGKILL leaves), with one fixed TCP port as well: exactly one serves,
+     * and the other never deletes its socket file.
+     */
+    @Test
+    void ofTwoDaemonsRacingForAStalePathExactlyOneServesAndKeepsItsSocket() throws Exception {
+        Path socket = dir.resolve("race.sock");
+        for (int round = 0; round < 8; round++) {
+            try (java.nio.channels.ServerSocketChannel dead = java.nio.channels.ServerSocketChannel.open(
+                    java.net.StandardProtocolFamily.UNIX)) {
+                dead.bind(java.net.UnixDomainSocketAddress.of(socket)); // closed without removing its file: stale
+            }
+            int port;
+            try (java.net.ServerSocket free = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+                port = free.getLocalPort();
+            }
+            String[] options = {"--listen", "unix:race.sock", "--listen", "tcp:127.0.0.1:" + port, "--no-jmx"};
+            Process first = start(options);
+            Path firstOut = stdoutFile;
+            Process second = start(options);
+            Path secondOut = stdoutFile;
+            await().atMost(Duration.ofSeconds(60)).until(() -> (!first.isAlive() || listens(firstOut))
+                    && (!second.isAlive() || listens(secondOut)));
+            boolean firstWon = first.isAlive() && listens(firstOut);
+            boolean secondWon = second.isAlive() && listens(secondOut);
+            Process winner = firstWon ? first : second;
+            Process loser = firstWon ? second : first;
+            try {
+                assertTrue(firstWon ^ secondWon, "round " + round + ": both or neither started");
+                assertTrue(loser.waitFor(60, TimeUnit.SECONDS));
+                assertEquals(1, loser.exitValue(), "round " + round + ": the loser's exit status");
+                assertEquals(17, teachingClient(AdderAddress.unix(socket)), "round " + round + ": the Unix socket");
+                assertEquals(17, teachingClient(AdderAddress.tcp("127.0.0.1", port)), "round " + round + ": TCP");
+                winner.destroy();
+                assertTrue(winner.waitFor(60, TimeUnit.SECONDS));
+                assertEquals(0, winner.exitValue());
+                assertFalse(Files.exists(socket, LinkOption.NOFOLLOW_LINKS));
+            } finally {
+                first.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+                second.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private static boolean listens(Path stdout) throws IOException {
+        return Files.readAllLines(stdout).stream().anyMatch(line -> LISTENING.matcher(line).find());
+    }
+
+    /**
+     * A SIGTERM in the moment after the socket file appears, while the start
+     * is finishing (JMX registration), used to kill the daemon with status
+     * 143 and leave its socket file, and with a socket mode its private
+     * directory. The stop handling is now in place before anything is bound.
+     */
+    @Test
+    void sigtermRightAfterTheSocketAppearsStopsCleanlyAndLeavesNothing() throws Exception {
+        Path socket = dir.resolve("adder.sock");
+        for (int round = 0; round < 6; round++) {
+            if (round % 2 == 0) {
+                start("--listen", "unix:adder.sock");
+            } else {
+                start("--listen", "unix:adder.sock", "--socket-mode", "0660");
+            }
+            await().pollInterval(Duration.ofMillis(1)).atMost(Duration.ofSeconds(60))
+                    .until(() -> Files.exists(socket, LinkOption.NOFOLLOW_LINKS) || !process.isAlive());
+            process.destroy(); // SIGTERM
+            assertEquals(0, awaitExit(), "round " + round + ": " + stdout() + " " + stderr());
+            assertFalse(Files.exists(socket, LinkOption.NOFOLLOW_LINKS), "round " + round + ": the socket file stayed");
+            try (var entries = Files.list(dir)) {
+                List<String> left = entries.map(p -> p.getFileName().toString())
+                        .filter(name -> name.startsWith(".adder-") || name.endsWith(".sock")).toList();
+                assertEquals(List.of(), left, "round " + round);
+            }
+        }
     }
 }

@@ -26,6 +26,11 @@ final class RawClient implements AutoCloseable {
         return new RawClient(channel);
     }
 
+    /** A client over a channel the test connected itself, with options of its choosing. */
+    static RawClient wrap(SocketChannel channel) {
+        return new RawClient(channel);
+    }
+
     static byte[] request(long x, long y) {
         ByteBuffer buffer = ByteBuffer.allocate(Protocol.REQUEST_BYTES);
         Protocol.encodeRequest(buffer, x, y);

@@ -24,25 +24,36 @@ final class DaemonOptions {
             "                              or HOST:PORT; TCP port 0 picks a free port",
             "                              (default " + DEFAULT_LISTEN + ")",
             "  --max-connections N         most connections open at once; more are refused",
-            "                              (default " + AdderServer.DEFAULT_MAX_CONNECTIONS + ")",
+            "                              (1 to " + AdderServer.MAX_MAX_CONNECTIONS + ", default "
+                    + AdderServer.DEFAULT_MAX_CONNECTIONS + ")",
             "  --idle-timeout DURATION     close connections idle this long; 0 never does",
-            "                              (default " + HumanDuration.format(AdderServer.DEFAULT_IDLE_TIMEOUT) + ")",
-            "  --max-pending-output SIZE   answers held for a slow client before its requests",
-            "                              are no longer read, in bytes or with k or m",
-            "                              (default " + AdderServer.DEFAULT_MAX_PENDING_OUTPUT / 1024 / 1024 + "m)",
+            "                              (0, or 1ms to " + HumanDuration.format(AdderServer.MAX_IDLE_TIMEOUT)
+                    + ", default " + HumanDuration.format(AdderServer.DEFAULT_IDLE_TIMEOUT) + ")",
+            "  --max-pending-output SIZE   answers held for one slow client before its requests",
+            "                              are no longer read (64 to 1g, default "
+                    + AdderServer.DEFAULT_MAX_PENDING_OUTPUT / 1024 / 1024 + "m)",
+            "  --max-pending-output-total SIZE",
+            "                              answers held for all slow clients together before",
+            "                              those holding answers are no longer read",
+            "                              (64k to 1024g, default a quarter of the heap: -Xmx/4)",
             "  --drain-timeout DURATION    on stop, longest wait for answers to reach clients",
-            "                              (default " + HumanDuration.format(AdderServer.DEFAULT_DRAIN_TIMEOUT) + ")",
+            "                              (0 to " + HumanDuration.format(AdderServer.MAX_DRAIN_TIMEOUT) + ", default "
+                    + HumanDuration.format(AdderServer.DEFAULT_DRAIN_TIMEOUT) + ")",
             "  --busy-poll DURATION        after serving, poll this long before sleeping:",
             "                              lower latency under load; 0 always sleeps",
-            "                              (default " + HumanDuration.format(AdderServer.DEFAULT_BUSY_POLL) + ")",
-            "  --socket-mode MODE          permissions of Unix socket files, octal (660) or",
-            "                              symbolic (rw-rw----) (default: from the umask)",
+            "                              (0 to " + HumanDuration.format(AdderServer.MAX_BUSY_POLL) + ", default "
+                    + HumanDuration.format(AdderServer.DEFAULT_BUSY_POLL) + ")",
+            "  --socket-mode MODE          permissions of Unix socket files, octal (660 or 0660)",
+            "                              or symbolic (rw-rw----) (default: from the umask)",
             "  --no-jmx                    do not publish statistics as a JMX MBean",
             "  --help                      print this help and exit",
             "  --version                   print the version and exit",
             "",
             "DURATION is a whole number and a unit: 50us, 250ms, 30s, 5m, 1h.",
-            "SIGTERM or SIGINT stops gracefully: requests received are answered first.",
+            "SIZE is a whole number of bytes, or with k, m or g: 65536, 64k, 1m, 1g.",
+            "SIGTERM or SIGINT stops gracefully: it stops accepting, answers every request",
+            "received so far (read, or waiting in a connection's kernel receive buffer),",
+            "shuts down each connection's output once its answers are written, and closes.",
             "Exit status: 0 stopped cleanly, 1 could not listen or failed, 2 bad usage.");
 
     /** A command line that cannot be run; the message says what is wrong. */
@@ -58,6 +69,7 @@ final class DaemonOptions {
     int maxConnections = AdderServer.DEFAULT_MAX_CONNECTIONS;
     Duration idleTimeout = AdderServer.DEFAULT_IDLE_TIMEOUT;
     int maxPendingOutput = AdderServer.DEFAULT_MAX_PENDING_OUTPUT;
+    long maxPendingOutputTotal = AdderServer.defaultMaxPendingOutputTotal();
     Duration drainTimeout = AdderServer.DEFAULT_DRAIN_TIMEOUT;
     Duration busyPoll = AdderServer.DEFAULT_BUSY_POLL;
     Set<PosixFilePermission> socketMode;
@@ -83,8 +95,8 @@ final class DaemonOptions {
                 case "--help" -> options.help = true;
                 case "--version" -> options.version = true;
                 case "--no-jmx" -> options.jmx = false;
-                case "--listen", "--max-connections", "--idle-timeout", "--max-pending-output", "--drain-timeout",
-                        "--busy-poll", "--socket-mode" -> {
+                case "--listen", "--max-connections", "--idle-timeout", "--max-pending-output",
+                        "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--socket-mode" -> {
                     String value = inlineValue;
                     if (value == null) {
                         if (i + 1 >= args.length) {
@@ -108,11 +120,14 @@ final class DaemonOptions {
         try {
             switch (name) {
                 case "--listen" -> listen.add(AdderAddress.parse(value));
-                case "--max-connections" -> maxConnections = positiveInt(value);
-                case "--idle-timeout" -> idleTimeout = HumanDuration.parse(value);
-                case "--max-pending-output" -> maxPendingOutput = size(value);
-                case "--drain-timeout" -> drainTimeout = HumanDuration.parse(value);
-                case "--busy-poll" -> busyPoll = HumanDuration.parse(value);
+                case "--max-connections" -> maxConnections = (int) wholeNumber(value, 1, AdderServer.MAX_MAX_CONNECTIONS);
+                case "--idle-timeout" -> idleTimeout = duration(value, AdderServer.MIN_IDLE_TIMEOUT, AdderServer.MAX_IDLE_TIMEOUT);
+                case "--max-pending-output" -> maxPendingOutput = (int) size(value,
+                        AdderServer.MIN_MAX_PENDING_OUTPUT, AdderServer.MAX_MAX_PENDING_OUTPUT);
+                case "--max-pending-output-total" -> maxPendingOutputTotal = size(value,
+                        AdderServer.MIN_MAX_PENDING_OUTPUT_TOTAL, AdderServer.MAX_MAX_PENDING_OUTPUT_TOTAL);
+                case "--drain-timeout" -> drainTimeout = duration(value, Duration.ZERO, AdderServer.MAX_DRAIN_TIMEOUT);
+                case "--busy-poll" -> busyPoll = duration(value, Duration.ZERO, AdderServer.MAX_BUSY_POLL);
                 case "--socket-mode" -> socketMode = mode(value);
                 default -> throw new IllegalStateException(name);
             }
@@ -121,41 +136,64 @@ final class DaemonOptions {
         }
     }
 
-    private static int positiveInt(String value) {
+    private static long wholeNumber(String value, long min, long max) {
         try {
-            int n = Integer.parseInt(value);
-            if (n > 0) {
+            long n = Long.parseLong(value);
+            if (n >= min && n <= max) {
                 return n;
             }
         } catch (NumberFormatException e) {
             // reported below
         }
-        throw new IllegalArgumentException("'" + value + "' is not a whole number from 1 to " + Integer.MAX_VALUE);
+        throw new IllegalArgumentException("'" + value + "' is not a whole number from " + min + " to " + max);
     }
 
-    private static int size(String value) {
-        long unit = 1;
-        String digits = value;
-        if (value.endsWith("k")) {
-            unit = 1024;
-            digits = value.substring(0, value.length() - 1);
-        } else if (value.endsWith("m")) {
-            unit = 1024 * 1024;
-            digits = value.substring(0, value.length() - 1);
+    /** Zero, or a duration from {@code min} to {@code max}. */
+    private static Duration duration(String value, Duration min, Duration max) {
+        Duration duration = HumanDuration.parse(value);
+        if (!duration.isZero() && (duration.compareTo(min) < 0 || duration.compareTo(max) > 0)) {
+            throw new IllegalArgumentException(value + " is out of range: "
+                    + (min.isZero() ? "" : "0, or ") + "from " + HumanDuration.format(min) + " to " + HumanDuration.format(max));
+        }
+        return duration;
+    }
+
+    /** Bytes, or a whole number with k, m or g; from {@code min} to {@code max} bytes. */
+    private static long size(String value, long min, long max) {
+        int unitShift = switch (value.isEmpty() ? ' ' : value.charAt(value.length() - 1)) {
+            case 'k' -> 10;
+            case 'm' -> 20;
+            case 'g' -> 30;
+            default -> 0;
+        };
+        String digits = unitShift == 0 ? value : value.substring(0, value.length() - 1);
+        String range = "from " + formatSize(min) + " to " + formatSize(max) + " bytes, as in 65536, 64k, 1m or 1g";
+        if (digits.isEmpty() || !digits.chars().allMatch(c -> c >= '0' && c <= '9')) {
+            throw new IllegalArgumentException("'" + value + "' is not a size " + range);
         }
         try {
-            long bytes = Long.parseLong(digits) * unit;
-            if (bytes >= 64 && bytes <= Integer.MAX_VALUE / 2) {
-                return (int) bytes;
+            long bytes = Math.multiplyExact(Long.parseLong(digits), 1L << unitShift);
+            if (bytes >= min && bytes <= max) {
+                return bytes;
             }
-        } catch (NumberFormatException e) {
-            // reported below
+        } catch (NumberFormatException | ArithmeticException e) {
+            // too large for a long: out of range
         }
-        throw new IllegalArgumentException("'" + value + "' is not a size from 64 bytes to 1023m, as in 65536, 64k or 1m");
+        throw new IllegalArgumentException(value + " is out of range: " + range);
+    }
+
+    private static String formatSize(long bytes) {
+        for (String unit : new String[] {"g", "m", "k"}) {
+            long scale = unit.equals("g") ? 1L << 30 : unit.equals("m") ? 1L << 20 : 1L << 10;
+            if (bytes >= scale && bytes % scale == 0) {
+                return bytes / scale + unit;
+            }
+        }
+        return Long.toString(bytes);
     }
 
     private static Set<PosixFilePermission> mode(String value) {
-        if (value.matches("[0-7]{3}")) {
+        if (value.matches("0?[0-7]{3}")) { // 660, or 0660 as chmod users type it
             Set<PosixFilePermission> permissions = EnumSet.noneOf(PosixFilePermission.class);
             PosixFilePermission[] order = PosixFilePermission.values(); // OWNER_READ ... OTHERS_EXECUTE
             int bits = Integer.parseInt(value, 8);
@@ -169,7 +207,7 @@ final class DaemonOptions {
         try {
             return PosixFilePermissions.fromString(value);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("'" + value + "' is not a mode such as 600, 660 or rw-rw----");
+            throw new IllegalArgumentException("'" + value + "' is not a mode such as 600, 0660 or rw-rw----");
         }
     }
 }

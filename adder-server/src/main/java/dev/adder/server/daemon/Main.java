@@ -31,7 +31,7 @@ public final class Main {
     private final CountDownLatch stopRequested = new CountDownLatch(1);
     private volatile int exitStatus;
 
-    private Main() {
+    Main() {
     }
 
     public static void main(String[] args) {
@@ -59,28 +59,37 @@ public final class Main {
                 .maxConnections(options.maxConnections)
                 .idleTimeout(options.idleTimeout)
                 .maxPendingOutput(options.maxPendingOutput)
+                .maxPendingOutputTotal(options.maxPendingOutputTotal)
                 .drainTimeout(options.drainTimeout)
                 .busyPoll(options.busyPoll)
                 .unixSocketPermissions(options.socketMode)
                 .registerMBean(options.jmx);
         options.listen.forEach(builder::listen);
         AdderServer server = builder.build();
+        // Installed before binding: a signal at any moment from here on stops the server and removes what
+        // its start created. close() waits for a start under way, so nothing is left half made.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(server), "adder-stop"));
         try {
             server.start();
         } catch (IOException e) {
             err.println("adder-server: " + e.getMessage());
+            exitStatus = 1; // main's System.exit runs the hook, which exits with this status
             return 1;
+        } catch (IllegalStateException closedBySignal) {
+            return 0; // the hook is stopping the daemon
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(server), "adder-stop"));
-        log.info("adder {} listening on {}; max connections {}, idle timeout {}, max pending output {} bytes,"
-                        + " drain timeout {}, busy poll {}, socket mode {}; Java {}",
+        log.info("adder {} listening on {}; max connections {}, idle timeout {}, max pending output {} bytes"
+                        + " ({} in total), drain timeout {}, busy poll {}, socket mode {}; Java {}",
                 version(), server.addresses().stream().map(Object::toString).collect(Collectors.joining(", ")),
                 options.maxConnections, options.idleTimeout.isZero() ? "off" : HumanDuration.format(options.idleTimeout),
-                options.maxPendingOutput, HumanDuration.format(options.drainTimeout), HumanDuration.format(options.busyPoll),
+                options.maxPendingOutput, options.maxPendingOutputTotal, HumanDuration.format(options.drainTimeout),
+                HumanDuration.format(options.busyPoll),
                 options.socketMode == null ? "from umask" : PosixFilePermissions.toString(options.socketMode),
                 Runtime.version());
         if (serveUntilStopped(server)) {
-            exitStatus = 1; // main's System.exit runs the hook, which stops and exits with this status
+            String cause = server.failure().map(Throwable::toString).orElse("no error recorded");
+            err.println("adder-server: the event loop failed (" + cause + "); every connection was closed; exiting");
+            exitStatus = 1;
             return 1;
         }
         return 0;
@@ -104,7 +113,8 @@ public final class Main {
         try {
             while (!stopRequested.await(1, TimeUnit.SECONDS)) {
                 if (!server.isRunning()) {
-                    log.error("the event loop stopped on its own; exiting");
+                    log.error("the event loop failed ({}); exiting",
+                            server.failure().map(Throwable::toString).orElse("no error recorded"));
                     return true;
                 }
                 if (System.nanoTime() - nextStatsLog >= 0) {

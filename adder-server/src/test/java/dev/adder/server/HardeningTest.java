@@ -1,0 +1,258 @@
+package dev.adder.server;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.adder.core.AdderAddress;
+import dev.adder.core.Protocol;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** What a hostile or unlucky day does to a server, and what it must not do. */
+@Timeout(120)
+class HardeningTest {
+
+    /** The most answers one read can produce: a full read buffer of requests. */
+    private static final long ONE_READS_ANSWERS = (256 * 1024 / Protocol.REQUEST_BYTES + 1) * Protocol.RESPONSE_BYTES;
+
+    @TempDir
+    Path dir;
+
+    private final ExecutorService pool = Executors.newCachedThreadPool();
+    private final List<RawClient> clients = new ArrayList<>();
+
+    @AfterEach
+    void closeClients() throws IOException {
+        for (RawClient client : clients) {
+            client.close();
+        }
+        pool.shutdownNow();
+    }
+
+    private RawClient connect(AdderAddress address) throws IOException {
+        RawClient client = RawClient.connect(address);
+        clients.add(client);
+        return client;
+    }
+
+    /** Writes requests (i, 1) without end, never reading, until the socket is closed. */
+    private Future<?> flood(RawClient client) {
+        return pool.submit(() -> {
+            ByteBuffer batch = ByteBuffer.allocate(1024 * Protocol.REQUEST_BYTES);
+            try {
+                while (true) {
+                    batch.clear();
+                    for (int i = 0; i < 1024; i++) {
+                        Protocol.encodeRequest(batch, i, 1);
+                    }
+                    batch.flip();
+                    while (batch.hasRemaining()) {
+                        client.channel.write(batch);
+                    }
+                }
+            } catch (IOException closed) {
+                return null;
+            }
+        });
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void answersHeldForClientsThatNeverReadStayWithinTheServerWideBudget(Transport transport) throws Exception {
+        long budget = 256 * 1024;
+        int flooders = 16;
+        try (AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir))
+                .maxPendingOutput(64 * 1024).maxPendingOutputTotal(budget).build()) {
+            server.start();
+            AdderAddress address = server.addresses().get(0);
+            for (int i = 0; i < flooders; i++) {
+                flood(connect(address));
+            }
+            RawClient checked = connect(address);
+            long call = 0;
+            // each flooder alone stays under its own limit (64 KiB); together they would hold far more than the budget
+            while (server.currentLoop().peakPendingOutput() < budget || call < 2_000) {
+                assertEquals(call + 1, checked.add(call, 1));
+                call++;
+            }
+            assertTrue(server.isRunning());
+            // Past the budget, a connection holding answers is not read; one holding none reads 256 bytes at a time.
+            long bound = budget + ONE_READS_ANSWERS + (flooders + 1) * 2L * 128;
+            long peak = server.currentLoop().peakPendingOutput();
+            assertTrue(peak <= bound, "answers held peaked at " + peak + " bytes, over " + bound);
+            for (int i = 0; i < flooders; i++) {
+                clients.get(i).close();
+            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> server.stats().pendingOutput() == 0
+                    && server.stats().openConnections() == 1);
+            assertEquals(41, checked.add(40, 1));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void heldAnswersAreUncountedWhenTheirReaderGoesAwayWithAnswersPending(Transport transport) throws Exception {
+        try (AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir))
+                .maxPendingOutput(64 * 1024).build()) {
+            server.start();
+            RawClient client = connect(server.addresses().get(0));
+            flood(client);
+            // paused at its limit: the connection now waits only to write, which will fail
+            await().atMost(Duration.ofSeconds(60)).until(() -> server.stats().pendingOutput() >= 64 * 1024);
+            if (transport == Transport.TCP) {
+                client.channel.setOption(StandardSocketOptions.SO_LINGER, 0); // close with a reset
+            }
+            client.close();
+            await().atMost(Duration.ofSeconds(30)).until(() -> server.stats().openConnections() == 0);
+            assertEquals(0, server.stats().pendingOutput(), "answers still counted as held after their client left");
+            assertTrue(server.isRunning());
+        }
+    }
+
+    @Test
+    void aSecondCloseFromAnotherThreadReturnsOnlyOnceTheLoopHasEnded() throws Exception {
+        AdderServer server = AdderServer.builder().listen(Transport.UNIX.listenAddress(dir))
+                .maxPendingOutput(64 * 1024).drainTimeout(Duration.ofSeconds(3)).build();
+        server.start();
+        RawClient slow = connect(server.addresses().get(0));
+        flood(slow); // never reads: the drain lasts until its deadline
+        await().atMost(Duration.ofSeconds(60)).until(() -> server.stats().pendingOutput() >= 64 * 1024);
+        Thread first = new Thread(server::close, "first-close");
+        first.start();
+        await().atMost(Duration.ofSeconds(10)).until(() -> first.getState() == Thread.State.TIMED_WAITING
+                || first.getState() == Thread.State.WAITING);
+        server.close();
+        assertFalse(server.isRunning(), "the second close() returned while the loop was still draining");
+        first.join();
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aRebuiltSelectorKeepsEveryConnectionAndStillStops(Transport transport) throws Exception {
+        AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).build();
+        server.start();
+        AdderAddress address = server.addresses().get(0);
+        RawClient before = connect(address);
+        assertEquals(3, before.add(1, 2));
+        server.currentLoop().rebuildSelectorSoon();
+        await().atMost(Duration.ofSeconds(10)).until(() -> server.currentLoop().selectorRebuilds() == 1);
+        assertEquals(7, before.add(3, 4), "a connection accepted before the rebuild");
+        assertEquals(11, connect(address).add(5, 6), "a connection accepted after it");
+        // close() must wake the new selector: the loop sleeps in select() with no deadline
+        Thread closer = new Thread(server::close);
+        closer.start();
+        await().atMost(Duration.ofSeconds(20)).until(() -> !closer.isAlive());
+        assertFalse(server.isRunning());
+        assertTrue(before.readsEndOfStream());
+    }
+
+    @Test
+    void anErrorOnTheLoopEndsItVisiblyAndClosesEverything() throws Exception {
+        AdderServer server = AdderServer.builder().listen(Transport.UNIX.listenAddress(dir)).build();
+        server.start();
+        RawClient client = connect(server.addresses().get(0));
+        assertEquals(3, client.add(1, 2));
+        OutOfMemoryError error = new OutOfMemoryError("simulated, on the loop thread");
+        server.currentLoop().execute(() -> {
+            throw error;
+        });
+        await().atMost(Duration.ofSeconds(10)).until(() -> !server.isRunning());
+        assertSame(error, server.failure().orElseThrow());
+        assertTrue(client.readsEndOfStream(), "a connection stayed open after the loop failed");
+        assertFalse(Files.exists(dir.resolve("adder.sock"), LinkOption.NOFOLLOW_LINKS), "the socket file stayed");
+        server.close(); // still idempotent and prompt after a failure
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void stopAnswersRequestsWaitingInTheKernelForAConnectionPausedByBackpressure(Transport transport) throws Exception {
+        int limit = 64 * 1024;
+        AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir))
+                .maxPendingOutput(limit).build();
+        server.start();
+        AdderAddress address = server.addresses().get(0);
+        SocketChannel channel = SocketChannel.open(address.isUnix() ? StandardProtocolFamily.UNIX : StandardProtocolFamily.INET);
+        if (transport == Transport.TCP) {
+            // little in flight at any time, so what follows the pause fits the server's receive window
+            channel.setOption(StandardSocketOptions.SO_SNDBUF, 16 * 1024);
+        }
+        channel.connect(address.toSocketAddress());
+        RawClient client = RawClient.wrap(channel);
+        clients.add(client);
+        ByteBuffer batch = ByteBuffer.allocate(1024 * Protocol.REQUEST_BYTES);
+        long sent = 0;
+        // pipeline without reading until the server holds its limit of answers and stops reading
+        while (server.stats().pendingOutput() < limit) {
+            sent = writeBatch(client, batch, sent, 1024);
+        }
+        // then more requests: they wait in the server's kernel receive buffer, unread
+        sent = writeBatch(client, batch, sent, 256);
+        if (transport == Transport.TCP) {
+            int port = ((InetSocketAddress) client.channel.getLocalAddress()).getPort();
+            await().atMost(Duration.ofSeconds(10)).until(() -> unacknowledgedBytes(port) == 0);
+        }
+        long requestsSent = sent;
+        Future<?> closing = pool.submit(server::close);
+        ByteBuffer answers = ByteBuffer.allocate(64 * 1024).order(Protocol.BYTE_ORDER);
+        long received = 0;
+        while (client.channel.read(answers) >= 0) {
+            answers.flip();
+            while (answers.remaining() >= Protocol.RESPONSE_BYTES) {
+                assertEquals(received % 1024 + 1, Protocol.decodeResponse(answers), "answer " + received);
+                received++;
+            }
+            answers.compact();
+        }
+        closing.get();
+        assertEquals(requestsSent, received, "requests sent before the stop began, and answered");
+    }
+
+    private static long writeBatch(RawClient client, ByteBuffer batch, long sent, int count) throws IOException {
+        batch.clear();
+        for (int i = 0; i < count; i++) {
+            Protocol.encodeRequest(batch, (sent + i) % 1024, 1);
+        }
+        batch.flip();
+        while (batch.hasRemaining()) {
+            client.channel.write(batch);
+        }
+        return sent + count;
+    }
+
+    /** Bytes a local TCP socket has sent that its peer's kernel has not acknowledged (Linux). */
+    private static long unacknowledgedBytes(int localPort) throws IOException {
+        String portHex = String.format(Locale.ROOT, ":%04X", localPort);
+        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
+            for (String line : Files.readAllLines(Path.of(table))) {
+                String[] fields = line.trim().split("\\s+");
+                if (fields.length > 4 && fields[1].endsWith(portHex)) {
+                    return Long.parseLong(fields[4].split(":")[0], 16);
+                }
+            }
+        }
+        throw new AssertionError("no socket with local port " + localPort + " in /proc/net/tcp");
+    }
+}

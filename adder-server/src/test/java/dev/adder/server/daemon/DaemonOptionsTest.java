@@ -1,0 +1,112 @@
+package dev.adder.server.daemon;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.adder.server.AdderServer;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** The daemon's command line: every value out of its range is a usage error naming the option and the range. */
+class DaemonOptionsTest {
+
+    private static String usageError(String... args) {
+        return assertThrows(DaemonOptions.UsageException.class, () -> DaemonOptions.parse(args)).getMessage();
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        // values that overflowed a long of nanoseconds, or silently wrapped, or were foot-guns
+        "--idle-timeout|9999999999s|--idle-timeout: 9999999999s is out of range: 0, or from 1ms to 720h",
+        "--busy-poll|3000000h|--busy-poll: 3000000h is out of range: from 0 to 1ms",
+        "--busy-poll|1h|--busy-poll: 1h is out of range: from 0 to 1ms",
+        "--drain-timeout|3000000h|--drain-timeout: 3000000h is out of range: from 0 to 1h",
+        "--max-pending-output|17592186044417m|--max-pending-output: 17592186044417m is out of range:"
+                + " from 64 to 1g bytes, as in 65536, 64k, 1m or 1g",
+        "--max-pending-output|2g|--max-pending-output: 2g is out of range: from 64 to 1g bytes, as in 65536, 64k, 1m or 1g",
+        "--max-pending-output-total|1k|--max-pending-output-total: 1k is out of range:"
+                + " from 64k to 1024g bytes, as in 65536, 64k, 1m or 1g",
+        "--max-connections|0|--max-connections: '0' is not a whole number from 1 to 1000000",
+        "--max-connections|99999999999|--max-connections: '99999999999' is not a whole number from 1 to 1000000",
+        "--socket-mode|4660|--socket-mode: '4660' is not a mode such as 600, 0660 or rw-rw----",
+    })
+    void aValueOutOfRangeIsAUsageErrorNamingTheOptionAndTheRange(String option, String value, String message) {
+        assertEquals(message, usageError(option, value));
+        assertEquals(message, usageError(option + "=" + value));
+    }
+
+    @Test
+    void valuesAtTheEdgesOfTheirRangesAreAccepted() throws Exception {
+        DaemonOptions options = DaemonOptions.parse(new String[] {"--busy-poll", "1ms", "--idle-timeout", "720h",
+            "--drain-timeout", "1h", "--max-pending-output", "1g", "--max-pending-output-total", "64k",
+            "--max-connections", "1000000"});
+        assertEquals(Duration.ofMillis(1), options.busyPoll);
+        assertEquals(Duration.ofDays(30), options.idleTimeout);
+        assertEquals(1 << 30, options.maxPendingOutput);
+        assertEquals(64 * 1024, options.maxPendingOutputTotal);
+        assertEquals(1_000_000, options.maxConnections);
+        // and the builder takes every one of them
+        AdderServer.builder().listen("tcp:127.0.0.1:0").busyPoll(options.busyPoll).idleTimeout(options.idleTimeout)
+                .drainTimeout(options.drainTimeout).maxPendingOutput(options.maxPendingOutput)
+                .maxPendingOutputTotal(options.maxPendingOutputTotal).maxConnections(options.maxConnections).build();
+    }
+
+    @Test
+    void theDefaultBudgetIsAQuarterOfTheHeap() throws Exception {
+        assertEquals(Runtime.getRuntime().maxMemory() / 4, DaemonOptions.parse(new String[0]).maxPendingOutputTotal);
+    }
+
+    @Test
+    void socketModeTakesTheFormChmodUsersType() throws Exception {
+        for (String mode : new String[] {"0660", "660", "rw-rw----"}) {
+            assertEquals("rw-rw----", PosixFilePermissions.toString(
+                    DaemonOptions.parse(new String[] {"--socket-mode", mode}).socketMode));
+        }
+    }
+
+    @Test
+    void aUnixPathTheJdkCannotBindIsAUsageError() {
+        String path = "/tmp/" + "p".repeat(102); // 107 bytes: within sun_path, beyond what the JDK binds
+        assertEquals("--listen: invalid adder address 'unix:" + path + "': Unix socket path is 107 bytes long,"
+                + " longer than the platform's limit of 106 (use a shorter or relative path)", usageError("--listen", "unix:" + path));
+    }
+
+    @Test
+    void aPathWithANewlineIsAUsageErrorOnOneLine() {
+        String message = usageError("--listen", "unix:/tmp/a\nb.sock");
+        assertEquals("--listen: invalid adder address 'unix:/tmp/a?b.sock': Unix socket path contains a control character",
+                message);
+    }
+
+    @Test
+    void theDaemonExitsWithStatus2AndOneLineForAValueOutOfRange() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int status = new Main().run(new String[] {"--busy-poll", "1h"}, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(2, status);
+        assertEquals("adder-server: --busy-poll: 1h is out of range: from 0 to 1ms (try --help)" + System.lineSeparator(),
+                err.toString(StandardCharsets.UTF_8));
+        assertEquals("", out.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void theBuilderRefusesTheSameRangesNamingTheSetting() {
+        AdderServer.Builder builder = AdderServer.builder();
+        assertEquals("busyPoll must be from 0 to 1ms, not PT1H",
+                assertThrows(IllegalArgumentException.class, () -> builder.busyPoll(Duration.ofHours(1))).getMessage());
+        assertEquals("idleTimeout must be 0 or from 1ms to 720h, not PT2777777H46M39S",
+                assertThrows(IllegalArgumentException.class, () -> builder.idleTimeout(Duration.ofSeconds(9999999999L)))
+                        .getMessage());
+        assertEquals("drainTimeout must be from 0 to 1h, not PT-1S",
+                assertThrows(IllegalArgumentException.class, () -> builder.drainTimeout(Duration.ofSeconds(-1))).getMessage());
+        assertEquals("maxPendingOutputTotal must be from 65536 bytes to 1099511627776 bytes, not 1024",
+                assertThrows(IllegalArgumentException.class, () -> builder.maxPendingOutputTotal(1024)).getMessage());
+    }
+}
