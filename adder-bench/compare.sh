@@ -2,7 +2,10 @@
 # Adder against the Netty peer, side by side, on this machine.
 #
 #   mvn -B -DskipTests package        # once: builds the jars this script runs (it builds nothing)
-#   adder-bench/compare.sh [--seconds S] [--runs N] [--shapes LIST] [--transports LIST]
+#   adder-bench/compare.sh [--seconds S] [--runs N] [--shapes LIST] [--transports LIST] [--baseline JAR]
+#
+# With --baseline, the peer is not Netty but another build of Adder's daemon (its -all.jar, say
+# built from an earlier commit in a git worktree): before/after figures of a change, in one sitting.
 #
 # Both servers are pinned to core 0 and the load generator to core 1. For each transport and
 # shape, each server gets a warm-up run, then the runs alternate A B A B (N each). Printed:
@@ -15,12 +18,15 @@ seconds=5
 runs=3
 shapes="pingpong1,pingpong64,pipelined,c10k"
 transports="unix,tcp"
+baseline_jar=""
+peer=netty
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --shapes) shapes=$2; shift 2 ;;
     --transports) transports=$2; shift 2 ;;
+    --baseline) baseline_jar=$(readlink -f "$2"); peer=baseline; shift 2 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -47,6 +53,8 @@ start_server() {
   log="$work/$name-$transport.log"
   if [ "$name" = adder ]; then
     taskset -c 0 "$java" "${java_opts[@]}" -jar "$server_jar" --listen "$listen" --no-jmx > "$log" 2>&1 &
+  elif [ -n "$baseline_jar" ]; then
+    taskset -c 0 "$java" "${java_opts[@]}" -jar "$baseline_jar" --listen "$listen" --no-jmx > "$log" 2>&1 &
   else
     taskset -c 0 "$java" "${java_opts[@]}" -jar "$bench_jar" netty --listen "$listen" > "$log" 2>&1 &
   fi
@@ -86,29 +94,32 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(awk -F': ' '/model name/ {
      "$("$java" -version 2>&1 | head -1), JAVA_OPTS='${JAVA_OPTS:-}', $seconds s runs, $runs runs each" >&2
 for transport in "${transport_list[@]}"; do
   start_server adder "$transport"; adder_pid=$server_pid; adder_addr=$server_addr
-  start_server netty "$transport"; netty_pid=$server_pid; netty_addr=$server_addr
+  start_server "$peer" "$transport"; peer_pid=$server_pid; peer_addr=$server_addr
   for shape in "${shape_list[@]}"; do
     run_load adder "$adder_pid" "$adder_addr" "$transport" "$shape" no
-    run_load netty "$netty_pid" "$netty_addr" "$transport" "$shape" no
+    run_load "$peer" "$peer_pid" "$peer_addr" "$transport" "$shape" no
     for _ in $(seq 1 "$runs"); do
       run_load adder "$adder_pid" "$adder_addr" "$transport" "$shape" yes
-      run_load netty "$netty_pid" "$netty_addr" "$transport" "$shape" yes
+      run_load "$peer" "$peer_pid" "$peer_addr" "$transport" "$shape" yes
     done
   done
   if [ "$transport" = tcp ]; then
     # the teaching client's pattern: x and y as two writes with Nagle on, one request at a time
-    for name in adder netty; do
-      if [ $name = adder ]; then addr=$adder_addr; else addr=$netty_addr; fi
+    for name in adder "$peer"; do
+      if [ "$name" = adder ]; then addr=$adder_addr; else addr=$peer_addr; fi
       out=$(taskset -c 1 "$java" -jar "$bench_jar" load --connect "$addr" --split-writes --requests 1000)
       echo "# $name teaching pattern over TCP, 1000 requests: $out" >&2
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' tcp teaching1000 "$name" "$out" 0 0 "$clk_tck" >> "$results"
     done
   fi
-  kill "$adder_pid" "$netty_pid"; wait "$adder_pid" "$netty_pid" 2>/dev/null || true
+  kill "$adder_pid" "$peer_pid"; wait "$adder_pid" "$peer_pid" 2>/dev/null || true
 done
 
-python3 - "$results" <<'PY'
+peer_label=Netty
+if [ -n "$baseline_jar" ]; then peer_label=Baseline; echo "# baseline: $baseline_jar" >&2; fi
+python3 - "$results" "$peer_label" "$peer" <<'PY'
 import re, statistics, sys
+peer, peer_key = sys.argv[2], sys.argv[3]
 rows = {}
 for line in open(sys.argv[1]):
     transport, shape, name, out, rss, ticks, clk = line.rstrip("\n").split("\t")
@@ -121,11 +132,11 @@ for line in open(sys.argv[1]):
 med = lambda recs, k: statistics.median(r[k] for r in recs)
 # the ratio is the median of each back-to-back pair's ratio: robust to the machine's drift
 pair = lambda a, n, k: statistics.median(x[k] / y[k] for x, y in zip(a, n))
-print("| transport | shape | Adder req/s | Netty req/s | Adder/Netty | Adder p50/p99 µs | Netty p50/p99 µs "
-      "| Adder / Netty CPU s per M req | Adder / Netty RSS MB |")
+print(f"| transport | shape | Adder req/s | {peer} req/s | Adder/{peer} | Adder p50/p99 µs | {peer} p50/p99 µs "
+      f"| Adder / {peer} CPU s per M req | Adder / {peer} RSS MB |")
 print("|---|---|---|---|---|---|---|---|---|")
 for (transport, shape), by in rows.items():
-    a, n = by["adder"], by["netty"]
+    a, n = by["adder"], by[peer_key]
     if shape == "teaching1000":
         print(f"| {transport} | teaching pattern, 1000 requests | {med(a,'secs'):.3f} s | {med(n,'secs'):.3f} s "
               f"| {med(n,'secs')/med(a,'secs'):.0f}x faster | | | | |")
