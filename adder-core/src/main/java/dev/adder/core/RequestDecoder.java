@@ -66,9 +66,4 @@ public final class RequestDecoder {
     public int pendingBytes() {
         return partialBytes;
     }
-
-    /** Forgets the bytes of an unfinished request. */
-    public void reset() {
-        partialBytes = 0;
-    }
 }

@@ -149,15 +149,4 @@ class RequestDecoderTest {
         assertEquals(10_000, decoder.decode(direct, collected));
         assertArrayEquals(values, collected.toArray());
     }
-
-    @Test
-    void resetForgetsAPartialRequest() {
-        RequestDecoder decoder = new RequestDecoder();
-        Collected collected = new Collected();
-        decoder.decode(ByteBuffer.wrap(encode(new long[] {9, 9}), 0, 7), collected);
-        decoder.reset();
-        assertEquals(0, decoder.pendingBytes());
-        assertEquals(1, decoder.decode(ByteBuffer.wrap(encode(new long[] {7, 10})), collected));
-        assertArrayEquals(new long[] {7, 10}, collected.toArray());
-    }
 }

@@ -1,42 +1,308 @@
 package dev.adder.server;
 
 import dev.adder.core.AdderAddress;
+import dev.adder.core.Protocol;
 import dev.adder.core.RequestDecoder;
+import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
-import java.nio.channels.SocketChannel;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * One client's state, owned by the event loop thread. Between requests it
- * holds at most 15 bytes of an unfinished request; it holds answers of its
- * own only while its client reads more slowly than it asks.
+ * One client's protocol, owned by the loop thread: read, decode, answer,
+ * send or hold what the socket did not take, flush, backpressure, half-close,
+ * idle, drain. It knows its socket only through {@link ConnectionChannel} and
+ * time only through the {@link Clock} of its {@link Serving}, so a test drives
+ * it with an in-memory channel and a clock it advances by hand.
+ *
+ * <p>Between requests it holds at most 15 bytes of an unfinished request; it
+ * holds answers of its own only while its client reads more slowly than it
+ * asks. A failure of its socket closes it alone.
  */
 final class Connection {
 
+    private static final Logger log = LoggerFactory.getLogger(Connection.class);
+
+    /** While stopping, a connection quiet this long after its answers are flushed is closed. */
+    static final long DRAIN_QUIET_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /**
+     * While the answers held for slow readers are over the server's budget,
+     * a connection holding none is still read, but this little at a time: it
+     * can add at most 128 bytes of answers before it holds some and is paused.
+     */
+    static final int OVER_BUDGET_READ_BYTES = 16 * Protocol.REQUEST_BYTES;
+    /** At stop, the most read from one connection's kernel receive buffer. */
+    static final long STOP_READ_LIMIT_BYTES = 8L * 1024 * 1024;
+
     final long id;
-    final SocketChannel channel;
     final AdderAddress listener;
-    final RequestDecoder decoder = new RequestDecoder();
-    SelectionKey key;
-    long lastActiveNanos;
+    private final ConnectionChannel channel;
+    private final Serving serving;
+    private final RequestDecoder decoder = new RequestDecoder();
+    /** Answers the socket has not taken yet. */
+    private final OutputBuffer pending = new OutputBuffer();
+    private long lastActiveNanos;
     /** The client shut down its output: answer what it sent, then close. */
-    boolean inputClosed;
+    private boolean inputClosed;
     /** The server is stopping: take no new requests, flush, then close. */
-    boolean draining;
+    private boolean draining;
     /** Too many answers wait for the client: requests are not read until they drain. */
-    boolean readPaused;
+    private boolean readPaused;
+    private boolean closed;
 
-    /** Answers not yet written, because the client reads more slowly than it asks. */
-    final OutputBuffer pending = new OutputBuffer();
+    /** Links of the {@link OutputBudget}'s list of connections holding answers. */
+    boolean holding;
+    Connection prevHolder;
+    Connection nextHolder;
 
-    Connection(long id, SocketChannel channel, AdderAddress listener, long nowNanos) {
+    Connection(long id, ConnectionChannel channel, AdderAddress listener, Serving serving) {
         this.id = id;
         this.channel = channel;
         this.listener = listener;
-        this.lastActiveNanos = nowNanos;
+        this.serving = serving;
+        this.lastActiveNanos = serving.clock.nanoTime();
     }
 
     long pendingBytes() {
         return pending.size();
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    /** Handles readiness: writes what is pending first, then reads. */
+    void onReady(int readyOps) {
+        try {
+            if ((readyOps & SelectionKey.OP_WRITE) != 0) {
+                flush();
+            }
+            if ((readyOps & SelectionKey.OP_READ) != 0 && !closed) {
+                read();
+            }
+        } catch (IOException e) {
+            // resets and broken pipes are the peer's doing, not the server's
+            log.debug("{}: closing after I/O error: {}", this, e.toString());
+            close();
+        } catch (RuntimeException e) {
+            log.warn("{}: closing after unexpected error", this, e);
+            close();
+        }
+    }
+
+    /**
+     * One read per connection per turn, at most the whole read buffer: the
+     * fairness budget. A client with more to send is ready again next turn,
+     * after every other ready client had its turn.
+     */
+    private void read() throws IOException {
+        ByteBuffer in = serving.in;
+        in.clear();
+        if (serving.budget.isOver()) {
+            in.limit(OVER_BUDGET_READ_BYTES);
+        }
+        int n = channel.read(in);
+        if (n < 0) {
+            endOfInput();
+        } else if (n > 0) {
+            lastActiveNanos = serving.clock.nanoTime();
+            serving.stats.bytesRead.add(n);
+            if (!draining) { // while stopping, requests read are dropped
+                answer();
+            }
+        }
+    }
+
+    /** Answers every request completed by the bytes in {@code in}, in one write. */
+    private void answer() throws IOException {
+        ByteBuffer in = serving.in;
+        ByteBuffer out = serving.out;
+        in.flip();
+        out.clear();
+        int answered = decoder.decode(in, serving.answer);
+        if (answered > 0) {
+            serving.stats.requests.add(answered);
+            out.flip();
+            send(out);
+        }
+        if (decoder.pendingBytes() > 0) {
+            channel.acknowledgeAtOnce();
+        }
+        if (!readPaused && pending.size() >= serving.maxPendingOutput) {
+            readPaused = true;
+            updateInterest();
+        }
+    }
+
+    /** Writes {@code answers} after whatever is already pending; holds what the socket does not take. */
+    private void send(ByteBuffer answers) throws IOException {
+        if (!pending.isEmpty()) {
+            hold(answers);
+            flush();
+            return;
+        }
+        int written = channel.write(answers);
+        serving.stats.bytesWritten.add(written);
+        if (answers.hasRemaining()) {
+            hold(answers);
+            updateInterest();
+        }
+    }
+
+    private void hold(ByteBuffer answers) {
+        int count = answers.remaining();
+        pending.append(answers);
+        serving.budget.changed(this, count, pending.size());
+    }
+
+    private void flush() throws IOException {
+        long written = pending.writeTo(channel, serving.gather);
+        if (written > 0) {
+            lastActiveNanos = serving.clock.nanoTime();
+            serving.stats.bytesWritten.add(written);
+            serving.budget.changed(this, -written, pending.size());
+        }
+        if (readPaused && pending.size() <= serving.maxPendingOutput / 2) {
+            readPaused = false;
+        }
+        if (pending.isEmpty()) {
+            if (inputClosed) {
+                close();
+                return;
+            }
+            if (draining) {
+                shutdownOutput();
+            }
+        }
+        updateInterest();
+    }
+
+    private void endOfInput() {
+        int dropped = decoder.pendingBytes();
+        if (dropped > 0) {
+            log.debug("{}: end of stream; dropping {} bytes of an unfinished request", this, dropped);
+        }
+        inputClosed = true;
+        if (pending.isEmpty()) {
+            close();
+        } else {
+            updateInterest();
+        }
+    }
+
+    /**
+     * Interest follows state: read unless paused, over the budget with answers
+     * held, or closed for input; write while answers are pending.
+     */
+    void updateInterest() {
+        if (closed) {
+            return;
+        }
+        int interest = 0;
+        if (!inputClosed && !readPaused && !(serving.budget.isOver() && !pending.isEmpty())) {
+            interest |= SelectionKey.OP_READ;
+        }
+        if (!pending.isEmpty()) {
+            interest |= SelectionKey.OP_WRITE;
+        }
+        channel.interest(interest);
+    }
+
+    /** Closes the connection if nothing came or went for {@code idleNanos}; returns whether it did. */
+    boolean closeIfIdle(long idleNanos) {
+        if (closed || serving.clock.nanoTime() - lastActiveNanos < idleNanos) {
+            return false;
+        }
+        log.debug("{}: closing after {} ms idle", this, TimeUnit.NANOSECONDS.toMillis(idleNanos));
+        close();
+        return true;
+    }
+
+    /**
+     * The server is stopping: answers what the client sent so far, meaning
+     * what this host received: what was read, and what waits in the kernel's
+     * receive buffer (read now, up to 8 MiB), even if reading was paused.
+     * Requests arriving later are read and dropped. The output is shut down
+     * once the answers are flushed, so the client sees the end of the stream.
+     */
+    void beginDrain() {
+        try {
+            long limit = STOP_READ_LIMIT_BYTES;
+            while (limit > 0 && !inputClosed && !closed) {
+                ByteBuffer in = serving.in;
+                in.clear();
+                int n = channel.read(in);
+                if (n < 0) {
+                    endOfInput();
+                } else if (n == 0) {
+                    break;
+                } else {
+                    limit -= n;
+                    lastActiveNanos = serving.clock.nanoTime();
+                    serving.stats.bytesRead.add(n);
+                    answer();
+                }
+            }
+        } catch (IOException e) {
+            log.debug("{}: closing after I/O error: {}", this, e.toString());
+            close();
+        }
+        if (closed) {
+            return;
+        }
+        draining = true;
+        readPaused = false;
+        if (pending.isEmpty()) {
+            shutdownOutput();
+        }
+        updateInterest();
+    }
+
+    /**
+     * While draining: closes the connection once its answers are flushed and
+     * it has been quiet a moment (closing only when nothing is unread avoids
+     * a TCP reset that would discard answers in flight), or at the deadline
+     * whatever it holds. Returns whether it is closed.
+     */
+    boolean closeIfDrained(boolean pastDeadline) {
+        if (closed) {
+            return true;
+        }
+        boolean flushedAndQuiet = pending.isEmpty() && serving.clock.nanoTime() - lastActiveNanos >= DRAIN_QUIET_NANOS;
+        if (!pastDeadline && !flushedAndQuiet) {
+            return false;
+        }
+        if (!pending.isEmpty()) {
+            log.warn("{}: drain time over; closing with {} bytes of answers unsent", this, pending.size());
+        }
+        close();
+        return true;
+    }
+
+    private void shutdownOutput() {
+        try {
+            channel.shutdownOutput();
+        } catch (IOException e) {
+            log.debug("{}: shutdown of output failed: {}", this, e.toString());
+        }
+    }
+
+    /** Closes the socket and gives back the answers it held to the budget. Idempotent. */
+    void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        channel.close();
+        serving.stats.openConnections.add(-1);
+        if (!pending.isEmpty()) {
+            long held = pending.size();
+            pending.clear();
+            serving.budget.changed(this, -held, 0);
+        }
+        log.debug("{}: closed", this);
     }
 
     @Override

@@ -111,6 +111,12 @@ final class OutputBuffer {
         return total;
     }
 
+    /** Drops everything held: the connection is gone. */
+    void clear() {
+        chunks.clear();
+        size = 0;
+    }
+
     /** Heap bytes the chunks occupy: what this buffer really costs. */
     long capacity() {
         long capacity = 0;

@@ -94,14 +94,14 @@ class HardeningTest {
             RawClient checked = connect(address);
             long call = 0;
             // each flooder alone stays under its own limit (64 KiB); together they would hold far more than the budget
-            while (server.currentLoop().peakPendingOutput() < budget || call < 2_000) {
+            while (server.currentLoop().counters().peakPendingOutput.get() < budget || call < 2_000) {
                 assertEquals(call + 1, checked.add(call, 1));
                 call++;
             }
             assertTrue(server.isRunning());
             // Past the budget, a connection holding answers is not read; one holding none reads 256 bytes at a time.
             long bound = budget + ONE_READS_ANSWERS + (flooders + 1) * 2L * 128;
-            long peak = server.currentLoop().peakPendingOutput();
+            long peak = server.currentLoop().counters().peakPendingOutput.get();
             assertTrue(peak <= bound, "answers held peaked at " + peak + " bytes, over " + bound);
             for (int i = 0; i < flooders; i++) {
                 clients.get(i).close();
@@ -158,7 +158,7 @@ class HardeningTest {
         RawClient before = connect(address);
         assertEquals(3, before.add(1, 2));
         server.currentLoop().rebuildSelectorSoon();
-        await().atMost(Duration.ofSeconds(10)).until(() -> server.currentLoop().selectorRebuilds() == 1);
+        await().atMost(Duration.ofSeconds(10)).until(() -> server.currentLoop().counters().selectorRebuilds.get() == 1);
         assertEquals(7, before.add(3, 4), "a connection accepted before the rebuild");
         assertEquals(11, connect(address).add(5, 6), "a connection accepted after it");
         // close() must wake the new selector: the loop sleeps in select() with no deadline

@@ -1,0 +1,7 @@
+package dev.adder.server;
+
+/** Nanoseconds from an arbitrary origin, as {@link System#nanoTime()}; tests advance one by hand. */
+@FunctionalInterface
+interface Clock {
+    long nanoTime();
+}

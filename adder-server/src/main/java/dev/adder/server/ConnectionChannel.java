@@ -1,0 +1,32 @@
+package dev.adder.server;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.GatheringByteChannel;
+
+/**
+ * What a {@link Connection} needs of its socket: a small interface, so that a
+ * test drives a connection through an in-memory channel. Interest is
+ * expressed as {@link java.nio.channels.SelectionKey} operation bits.
+ */
+interface ConnectionChannel extends GatheringByteChannel {
+
+    /** Reads what is there into {@code into}; -1 at end of stream, 0 if nothing is there now. */
+    int read(ByteBuffer into) throws IOException;
+
+    /** Ends the stream towards the client; reading stays possible. */
+    void shutdownOutput() throws IOException;
+
+    /** Closes without throwing: a failure to close is logged, never the caller's concern. */
+    @Override
+    void close();
+
+    /** Which readiness to be told about: {@code OP_READ}, {@code OP_WRITE}, both or neither. */
+    void interest(int ops);
+
+    /**
+     * Acknowledges received bytes at once rather than after the delayed-ACK
+     * timer: a TCP detail, nothing elsewhere.
+     */
+    void acknowledgeAtOnce();
+}

@@ -1,0 +1,60 @@
+package dev.adder.server;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The counters of one loop. Each is written by the loop thread alone and
+ * read by any thread: a plain read and a release store to write, an acquire
+ * load to read, no atomic read-modify-write on the hot path.
+ */
+final class LoopStats {
+
+    /** A counter with a single writer. */
+    static final class Counter {
+        private static final VarHandle VALUE;
+
+        static {
+            try {
+                VALUE = MethodHandles.lookup().findVarHandle(Counter.class, "value", long.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        @SuppressWarnings("unused") // accessed through VALUE
+        private long value;
+
+        /** Loop thread only. */
+        void add(long n) {
+            VALUE.setRelease(this, (long) VALUE.get(this) + n);
+        }
+
+        /** Loop thread only. */
+        void set(long n) {
+            VALUE.setRelease(this, n);
+        }
+
+        /** Any thread. */
+        long get() {
+            return (long) VALUE.getAcquire(this);
+        }
+    }
+
+    final Counter openConnections = new Counter();
+    final Counter accepted = new Counter();
+    final Counter refused = new Counter();
+    final Counter requests = new Counter();
+    final Counter bytesRead = new Counter();
+    final Counter bytesWritten = new Counter();
+    /** Answers held for slow readers now, in bytes. */
+    final Counter pendingOutput = new Counter();
+    /** The most answers held at once since the start. */
+    final Counter peakPendingOutput = new Counter();
+    final Counter selectorRebuilds = new Counter();
+
+    ServerStats snapshot() {
+        return new ServerStats(openConnections.get(), accepted.get(), refused.get(), requests.get(),
+                bytesRead.get(), bytesWritten.get(), pendingOutput.get());
+    }
+}
