@@ -19,27 +19,47 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.time.Duration;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A blocking client of an adder server, over a Unix-domain socket or TCP.
+ * A client of an adder server, over a Unix-domain socket or TCP, for
+ * concurrent code: any number of threads (platform or virtual) share one
+ * client and its one connection.
  *
  * <pre>{@code
  * try (AdderClient client = AdderClient.connect("unix:adder.sock")) {
- *     long sum = client.add(7, 10); // 17
+ *     long sum = client.add(7, 10);                           // 17
+ *     CompletableFuture<Long> later = client.addAsync(1, 2);  // 3, when it comes
  * }
  * }</pre>
  *
- * <p>Safe to share between threads: calls take turns on one connection. Every
- * failure is an {@link AdderException} naming the address and what went
- * wrong; the connection is then closed, never reused mid-frame, and the next
- * call connects again. A call is never retried behind the caller's back, but
- * a caller may retry one: addition has no side effects.
+ * <p>Concurrent calls are pipelined: their requests are written together and
+ * the answers, which the server sends in order, are matched to calls first
+ * in, first out. No thread of the client's own sits between a caller and the
+ * socket: a blocking caller writes its request (and those queued beside it)
+ * and, if no one is reading, reads for everyone until its own answer is in;
+ * otherwise it parks. So a waiting caller costs a parked thread, nothing
+ * more, and a virtual thread unmounts. Asynchronous calls are read by one
+ * platform thread the client starts at its first asynchronous call
+ * ({@code adder-client-reader}), and their futures are completed on the
+ * completion executor, never on the caller's thread nor inside the reading
+ * loop.
  *
- * <p>Timeouts work on both kinds of socket: the channel is non-blocking and
- * every wait goes through a {@link Selector} with a deadline.
+ * <p>Every call has a deadline, the call timeout, counted from the moment it
+ * is made; every wait (for room in flight, for the answer) ends there, or on
+ * interrupt. A call that times out fails alone, with
+ * {@link AdderTimeoutException}; its slot stays in line, so its late answer
+ * is dropped, never handed to the call behind it. A connection that fails
+ * (reset, end of stream, a malformed answer) fails every call in flight on
+ * it with an {@link AdderException} naming the address and the cause, and
+ * the next call connects again. Nothing is retried behind the caller's back;
+ * a caller may retry, since addition has no side effects.
  */
 public final class AdderClient implements AutoCloseable {
 
@@ -51,6 +71,8 @@ public final class AdderClient implements AutoCloseable {
     public static final Duration MIN_TIMEOUT = Duration.ofMillis(1);
     /** Longest timeout the builder accepts: a day. */
     public static final Duration MAX_TIMEOUT = Duration.ofDays(1);
+    /** Default most calls in flight on the connection at once. */
+    public static final int DEFAULT_MAX_IN_FLIGHT = 4096;
 
     private static final int BATCH_BUFFER_BYTES = 64 * 1024;
 
@@ -58,24 +80,24 @@ public final class AdderClient implements AutoCloseable {
     private final SocketAddress socketAddress;
     private final long connectTimeoutNanos;
     private final long callTimeoutNanos;
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Selector selector;
-    private final ByteBuffer request = ByteBuffer.allocate(Protocol.REQUEST_BYTES).order(Protocol.BYTE_ORDER);
-    private final ByteBuffer response = ByteBuffer.allocate(Protocol.RESPONSE_BYTES).order(Protocol.BYTE_ORDER);
-    private final ByteBuffer probe = ByteBuffer.allocate(1);
-    private SocketChannel channel;
-    private SelectionKey key;
+    private final int maxInFlight;
+    private final Executor completions;
+    /** Held while connecting; callers wait for it within their deadlines. */
+    private final ReentrantLock connecting = new ReentrantLock();
+    private final Reader reader = new Reader();
+    private volatile Pipeline pipeline;
     private volatile boolean closed;
 
-    private AdderClient(Builder builder) throws IOException {
+    private AdderClient(Builder builder) {
         this.address = builder.address;
         this.socketAddress = builder.socketAddress;
         this.connectTimeoutNanos = builder.connectTimeout.toNanos();
         this.callTimeoutNanos = builder.callTimeout.toNanos();
-        this.selector = Selector.open();
+        this.maxInFlight = builder.maxInFlight;
+        this.completions = builder.completions;
     }
 
-    /** Connects to {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT} with default timeouts. */
+    /** Connects to {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT} with default settings. */
     public static AdderClient connect(String address) {
         return builder(address).connect();
     }
@@ -102,36 +124,19 @@ public final class AdderClient implements AutoCloseable {
 
     /**
      * Asks the server for {@code x + y}, which wraps around on overflow like
-     * Java's {@code long} addition.
+     * Java's {@code long} addition. Safe to call from any number of threads
+     * at once; concurrent calls share the connection.
      *
-     * @throws AdderException if the call could not be completed
+     * @throws AdderException if the call could not be completed, or
+     *         {@link AdderTimeoutException} if its answer did not come within the call timeout
      */
     public long add(long x, long y) {
-        lock.lock();
-        try {
-            checkOpen();
-            long deadline = System.nanoTime() + callTimeoutNanos;
-            SocketChannel connection = connection();
-            request.clear();
-            Protocol.encodeRequest(request, x, y);
-            request.flip();
-            response.clear();
-            while (response.hasRemaining()) {
-                if (request.hasRemaining()) {
-                    connection.write(request);
-                }
-                if (read(connection, response) == 0 && response.hasRemaining()) {
-                    await(request.hasRemaining() ? SelectionKey.OP_READ | SelectionKey.OP_WRITE : SelectionKey.OP_READ,
-                            deadline, "an answer");
-                }
-            }
-            response.flip();
-            return Protocol.decodeResponse(response);
-        } catch (IOException | RuntimeException e) {
-            throw failed(e);
-        } finally {
-            lock.unlock();
-        }
+        long deadline = System.nanoTime() + callTimeoutNanos;
+        checkOpen();
+        Call call = new Call(x, y, deadline, Thread.currentThread(), null);
+        Pipeline current = pipeline(deadline);
+        current.submit(call);
+        return current.await(call);
     }
 
     /**
@@ -147,10 +152,34 @@ public final class AdderClient implements AutoCloseable {
     }
 
     /**
+     * Asks the server for {@code x + y} without waiting for the answer. The
+     * request is queued before this returns (waiting, within the call
+     * timeout, if {@code maxInFlight} calls are in flight); the future is
+     * completed on the completion executor with the sum, or exceptionally
+     * with an {@link AdderException} (an {@link AdderTimeoutException} past
+     * the call timeout). It is completed exactly once, also when the client
+     * is closed or the connection fails.
+     */
+    public CompletableFuture<Long> addAsync(long x, long y) {
+        long deadline = System.nanoTime() + callTimeoutNanos;
+        CompletableFuture<Long> future = new CompletableFuture<>();
+        try {
+            checkOpen();
+            Pipeline current = pipeline(deadline);
+            current.submit(new Call(x, y, deadline, null, future));
+        } catch (AdderException | IllegalStateException e) {
+            completions.execute(() -> future.completeExceptionally(e));
+        }
+        return future;
+    }
+
+    /**
      * Adds {@code xs[i] + ys[i]} for every {@code i}, pipelining the requests
      * over the one connection: any number of pairs, without deadlock, since
-     * answers are read while requests are still being written. The call
-     * timeout bounds each wait for progress, not the whole batch.
+     * answers are read while requests are still being written. The batch has
+     * the connection to itself: it starts once the calls in flight are
+     * answered, and calls made meanwhile wait for it. The call timeout bounds
+     * each wait for progress, not the whole batch.
      *
      * @return the sums, in order
      * @throws IllegalArgumentException if the arrays differ in length
@@ -160,69 +189,83 @@ public final class AdderClient implements AutoCloseable {
         if (xs.length != ys.length) {
             throw new IllegalArgumentException("xs has " + xs.length + " values but ys has " + ys.length);
         }
-        long[] sums = new long[xs.length];
         if (xs.length == 0) {
-            return sums;
+            return new long[0];
         }
-        lock.lock();
-        try {
-            checkOpen();
-            SocketChannel connection = connection();
-            ByteBuffer out = ByteBuffer.allocate(BATCH_BUFFER_BYTES).order(Protocol.BYTE_ORDER).flip();
-            ByteBuffer in = ByteBuffer.allocate(BATCH_BUFFER_BYTES).order(Protocol.BYTE_ORDER);
-            int sent = 0;
-            int received = 0;
-            long deadline = System.nanoTime() + callTimeoutNanos;
-            while (received < sums.length) {
-                if (!out.hasRemaining() && sent < xs.length) {
-                    out.clear();
-                    while (sent < xs.length && out.remaining() >= Protocol.REQUEST_BYTES) {
-                        Protocol.encodeRequest(out, xs[sent], ys[sent]);
-                        sent++;
-                    }
-                    out.flip();
-                }
-                boolean progress = out.hasRemaining() && connection.write(out) > 0;
-                if (read(connection, in) > 0) {
-                    progress = true;
-                    in.flip();
-                    while (in.remaining() >= Protocol.RESPONSE_BYTES && received < sums.length) {
-                        sums[received++] = Protocol.decodeResponse(in);
-                    }
-                    in.compact();
-                }
-                if (progress) {
-                    deadline = System.nanoTime() + callTimeoutNanos;
-                } else {
-                    await(out.hasRemaining() ? SelectionKey.OP_READ | SelectionKey.OP_WRITE : SelectionKey.OP_READ,
-                            deadline, "answers (" + received + " of " + sums.length + " received)");
-                }
-            }
-            if (in.position() > 0) {
-                throw new IOException("server sent " + in.position() + " bytes more than the answers asked for");
-            }
-            return sums;
-        } catch (IOException | RuntimeException e) {
-            throw failed(e);
-        } finally {
-            lock.unlock();
-        }
+        long deadline = System.nanoTime() + callTimeoutNanos;
+        checkOpen();
+        return pipeline(deadline).exclusively(deadline, (channel, selector) -> batch(channel, selector, xs, ys));
     }
 
-    /** Closes the connection; a call blocked in another thread fails at once. Idempotent. */
+    private long[] batch(SocketChannel connection, Selector selector, long[] xs, long[] ys) throws IOException {
+        long[] sums = new long[xs.length];
+        ByteBuffer out = ByteBuffer.allocate(BATCH_BUFFER_BYTES).order(Protocol.BYTE_ORDER).flip();
+        ByteBuffer in = ByteBuffer.allocate(BATCH_BUFFER_BYTES).order(Protocol.BYTE_ORDER);
+        SelectionKey key = connection.keyFor(selector);
+        int sent = 0;
+        int received = 0;
+        long deadline = System.nanoTime() + callTimeoutNanos;
+        while (received < sums.length) {
+            if (!out.hasRemaining() && sent < xs.length) {
+                out.clear();
+                while (sent < xs.length && out.remaining() >= Protocol.REQUEST_BYTES) {
+                    Protocol.encodeRequest(out, xs[sent], ys[sent]);
+                    sent++;
+                }
+                out.flip();
+            }
+            boolean progress = out.hasRemaining() && connection.write(out) > 0;
+            int n = connection.read(in);
+            if (n < 0) {
+                throw new EOFException("server closed the connection after " + received + " of "
+                        + sums.length + " answers");
+            }
+            if (n > 0) {
+                progress = true;
+                in.flip();
+                while (in.remaining() >= Protocol.RESPONSE_BYTES && received < sums.length) {
+                    sums[received++] = Protocol.decodeResponse(in);
+                }
+                in.compact();
+            }
+            if (progress) {
+                deadline = System.nanoTime() + callTimeoutNanos;
+            } else {
+                long remaining = deadline - System.nanoTime();
+                if (remaining <= 0) {
+                    throw new AdderTimeoutException("timed out waiting for answers from " + address + " ("
+                            + received + " of " + sums.length + " received)");
+                }
+                key.interestOps(out.hasRemaining() ? SelectionKey.OP_READ | SelectionKey.OP_WRITE : SelectionKey.OP_READ);
+                selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(remaining + 999_999)));
+                selector.selectedKeys().clear();
+                if (closed || Thread.currentThread().isInterrupted()) {
+                    throw new IOException(closed ? "the client was closed during the call" : "interrupted");
+                }
+            }
+        }
+        if (in.position() > 0) {
+            throw new IOException("server sent " + in.position() + " bytes more than the answers asked for");
+        }
+        return sums;
+    }
+
+    /**
+     * Closes the connection and fails every call in flight at once, with an
+     * {@link AdderException}; stops the reader thread if it was started.
+     * Idempotent.
+     */
     @Override
     public void close() {
-        closed = true;
-        selector.wakeup();
-        lock.lock();
-        try {
-            disconnect();
-            selector.close();
-        } catch (IOException e) {
-            // nothing is left to release
-        } finally {
-            lock.unlock();
+        if (closed) {
+            return;
         }
+        closed = true;
+        Pipeline current = pipeline;
+        if (current != null) {
+            current.fail(new AdderException("the client of " + address + " was closed", null));
+        }
+        reader.stop();
     }
 
     @Override
@@ -236,28 +279,36 @@ public final class AdderClient implements AutoCloseable {
         }
     }
 
-    /** The open connection, or a new one if there is none or the server closed it while it was idle. */
-    private SocketChannel connection() throws IOException {
-        if (channel != null && !idleConnectionIsUsable()) {
-            disconnect();
+    /** The connection to use, connecting (again) if there is none, it failed, or the server closed it while idle. */
+    private Pipeline pipeline(long deadline) {
+        Pipeline current = pipeline;
+        if (current != null && current.isUsable()) {
+            return current;
         }
-        if (channel == null) {
-            connectNow();
-        }
-        return channel;
-    }
-
-    /**
-     * Between calls the server owes nothing, so a read must find nothing. End
-     * of stream or an error means the server closed it (restarted, or timed
-     * it out as idle): reconnecting is not a retry, nothing was sent.
-     */
-    private boolean idleConnectionIsUsable() {
-        probe.clear();
         try {
-            return channel.read(probe) == 0;
+            if (!connecting.tryLock(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                throw new AdderTimeoutException("timed out waiting for the connection to " + address);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AdderException("interrupted while waiting for the connection to " + address, e);
+        }
+        try {
+            current = pipeline;
+            if (current != null && current.isUsable()) {
+                return current;
+            }
+            checkOpen();
+            Pipeline fresh = connectNow();
+            pipeline = fresh;
+            if (closed) { // closed while connecting: close() may have seen the old pipeline
+                fresh.fail(new AdderException("the client of " + address + " was closed", null));
+            }
+            return fresh;
         } catch (IOException e) {
-            return false;
+            throw connectFailure(e);
+        } finally {
+            connecting.unlock();
         }
     }
 
@@ -267,7 +318,7 @@ public final class AdderClient implements AutoCloseable {
      * instead), so it is tried again, a little later each time, until the
      * deadline: a busy server gets the same patience over either socket kind.
      */
-    private void connectNow() throws IOException {
+    private Pipeline connectNow() throws IOException {
         if (socketAddress instanceof InetSocketAddress inet && inet.isUnresolved()) {
             throw new AdderException("cannot connect to " + address + ": unknown host '" + inet.getHostString() + "'", null);
         }
@@ -275,8 +326,7 @@ public final class AdderClient implements AutoCloseable {
         long pauseNanos = TimeUnit.MICROSECONDS.toNanos(100);
         while (true) {
             try {
-                connectOnce(deadline);
-                return;
+                return connectOnce(deadline);
             } catch (SocketException e) {
                 if (!acceptQueueFull(e)) {
                     throw connectFailure(e);
@@ -307,28 +357,42 @@ public final class AdderClient implements AutoCloseable {
     }
 
     /** One attempt; a {@link SocketException} is left to the caller, any other failure is final. */
-    private void connectOnce(long deadline) throws IOException {
+    private Pipeline connectOnce(long deadline) throws IOException {
         SocketChannel opened = socketAddress instanceof UnixDomainSocketAddress
                 ? SocketChannel.open(StandardProtocolFamily.UNIX)
                 : SocketChannel.open();
+        Selector selector = null;
         try {
             opened.configureBlocking(false);
-            SelectionKey registered = opened.register(selector, 0);
-            channel = opened;
-            key = registered;
+            selector = Selector.open();
+            SelectionKey key = opened.register(selector, SelectionKey.OP_CONNECT);
             boolean connected = opened.connect(socketAddress);
             while (!connected) {
-                await(SelectionKey.OP_CONNECT, deadline, "the connection");
+                long remaining = deadline - System.nanoTime();
+                if (remaining <= 0) {
+                    throw new AdderTimeoutException("timed out connecting to " + address);
+                }
+                selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(remaining + 999_999)));
+                selector.selectedKeys().clear();
+                if (closed || Thread.currentThread().isInterrupted()) {
+                    throw new AdderException("cannot connect to " + address + ": "
+                            + (closed ? "the client was closed" : "interrupted"), null);
+                }
                 connected = opened.finishConnect();
             }
             if (!address.isUnix()) {
                 opened.setOption(StandardSocketOptions.TCP_NODELAY, true);
             }
-        } catch (SocketException e) {
-            disconnect();
-            throw e;
+            key.interestOps(SelectionKey.OP_READ);
+            return new Pipeline(address, opened, selector, maxInFlight, completions, reader::wake);
         } catch (IOException | RuntimeException e) {
-            disconnect();
+            opened.close();
+            if (selector != null) {
+                selector.close();
+            }
+            if (e instanceof SocketException socket) {
+                throw socket;
+            }
             throw e instanceof AdderException adder ? adder : connectFailure(e);
         }
     }
@@ -345,55 +409,70 @@ public final class AdderClient implements AutoCloseable {
         return new AdderException("cannot connect to " + address + ": " + reason, e);
     }
 
-    private static int read(SocketChannel connection, ByteBuffer into) throws IOException {
-        int n = connection.read(into);
-        if (n < 0) {
-            throw new EOFException("server closed the connection");
-        }
-        return n;
-    }
+    /**
+     * The one platform thread of the client, started at its first asynchronous
+     * call: it reads answers when asynchronous calls are in flight and no
+     * caller is waiting to read; otherwise it is parked. It ends at close().
+     */
+    private final class Reader implements Runnable {
+        private final ConcurrentLinkedQueue<Pipeline> assigned = new ConcurrentLinkedQueue<>();
+        private final ReentrantLock startLock = new ReentrantLock();
+        private Thread thread;
+        private volatile boolean stopped;
 
-    /** Waits until the channel is ready for {@code ops}, or fails at the deadline. */
-    private void await(int ops, long deadline, String what) throws IOException {
-        long remaining = deadline - System.nanoTime();
-        if (remaining <= 0) {
-            throw new AdderTimeoutException("timed out waiting for " + what + " from " + address);
+        /** The reading role of {@code pipeline} is handed to this thread. */
+        void wake(Pipeline pipeline) {
+            assigned.add(pipeline);
+            Thread current = thread;
+            if (current == null) {
+                startLock.lock();
+                try {
+                    if (thread == null && !stopped) {
+                        Thread started = new Thread(this, "adder-client-reader " + address);
+                        started.setDaemon(true);
+                        thread = started;
+                        started.start();
+                    }
+                    current = thread;
+                } finally {
+                    startLock.unlock();
+                }
+            }
+            if (current != null) {
+                LockSupport.unpark(current);
+            }
         }
-        key.interestOps(ops);
-        selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(remaining + 999_999)));
-        selector.selectedKeys().clear();
-        if (closed) {
-            throw new IOException("the client was closed during the call");
-        }
-        if (Thread.currentThread().isInterrupted()) {
-            throw new IOException("interrupted while waiting for " + what);
-        }
-    }
 
-    private AdderException failed(Exception e) {
-        disconnect();
-        if (e instanceof AdderException adder) {
-            return adder;
+        @Override
+        public void run() {
+            while (!stopped) {
+                Pipeline next = assigned.poll();
+                if (next == null) {
+                    LockSupport.park(this);
+                } else {
+                    next.read(null, 0);
+                }
+            }
         }
-        if (e instanceof IllegalStateException || e instanceof IllegalArgumentException) {
-            throw (RuntimeException) e;
-        }
-        String reason = e.getMessage() == null ? e.toString() : e.getMessage();
-        return new AdderException("call to " + address + " failed: " + reason, e);
-    }
 
-    private void disconnect() {
-        if (channel == null) {
-            return;
+        void stop() {
+            stopped = true;
+            Thread current;
+            startLock.lock();
+            try {
+                current = thread;
+            } finally {
+                startLock.unlock();
+            }
+            if (current != null && current != Thread.currentThread()) {
+                LockSupport.unpark(current);
+                try {
+                    current.join(TimeUnit.SECONDS.toMillis(10));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
         }
-        key.cancel();
-        try {
-            channel.close();
-        } catch (IOException ignored) {
-            // the connection is being dropped anyway
-        }
-        channel = null;
-        key = null;
     }
 
     /** Settings of a client; each has a default. */
@@ -402,6 +481,8 @@ public final class AdderClient implements AutoCloseable {
         private final SocketAddress socketAddress;
         private Duration connectTimeout = DEFAULT_CONNECT_TIMEOUT;
         private Duration callTimeout = DEFAULT_CALL_TIMEOUT;
+        private int maxInFlight = DEFAULT_MAX_IN_FLIGHT;
+        private Executor completions = ForkJoinPool.commonPool();
 
         private Builder(AdderAddress address) {
             this.address = address;
@@ -421,26 +502,42 @@ public final class AdderClient implements AutoCloseable {
         }
 
         /**
+         * Most calls in flight on the connection at once (default 4,096; from 1
+         * to 1,048,576). A call beyond it waits, within its deadline, for an
+         * answer to free a slot, so a server that stops reading cannot make the
+         * client hold more than this many calls.
+         */
+        public Builder maxInFlight(int calls) {
+            if (calls < 1 || calls > 1 << 20) {
+                throw new IllegalArgumentException("maxInFlight must be from 1 to 1048576, not " + calls);
+            }
+            this.maxInFlight = calls;
+            return this;
+        }
+
+        /**
+         * Where the futures of {@link AdderClient#addAsync} are completed, and
+         * so where their dependent stages run unless given an executor of their
+         * own (default {@link ForkJoinPool#commonPool()}).
+         */
+        public Builder completionExecutor(Executor executor) {
+            this.completions = Objects.requireNonNull(executor, "executor");
+            return this;
+        }
+
+        /**
          * Connects now, so that a wrong address fails here rather than at the first call.
          *
          * @throws AdderException if the server cannot be reached
          */
         public AdderClient connect() {
-            AdderClient client;
+            AdderClient client = new AdderClient(this);
             try {
-                client = new AdderClient(this);
-            } catch (IOException e) {
-                throw new AdderException("cannot open a selector for a client of " + address + ": " + e.getMessage(), e);
-            }
-            client.lock.lock();
-            try {
-                client.connectNow();
+                client.pipeline(System.nanoTime() + client.connectTimeoutNanos);
                 return client;
-            } catch (IOException | RuntimeException e) {
+            } catch (RuntimeException e) {
                 client.close();
-                throw client.failed(e);
-            } finally {
-                client.lock.unlock();
+                throw e;
             }
         }
 

@@ -286,7 +286,8 @@ class AdderClientTest {
                 });
                 try (AdderClient client = AdderClient.connect("unix:" + path)) {
                     AdderException e = assertThrows(AdderException.class, () -> client.add(7, 10));
-                    assertEquals("call to unix:" + path + " failed: server closed the connection", e.getMessage());
+                    assertEquals("the server closed the connection to unix:" + path
+                            + " in the middle of an answer (3 of 8 bytes)", e.getMessage());
                 }
                 served.get();
             } finally {

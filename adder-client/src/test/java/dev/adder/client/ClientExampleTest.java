@@ -13,7 +13,7 @@ class ClientExampleTest {
         // the example connects to unix:adder.sock in the working directory, as the README's daemon listens
         try (AdderServer server = AdderServer.builder().listen("unix:adder.sock").build()) {
             server.start();
-            assertArrayEquals(new long[] {17, Long.MIN_VALUE, 11, 22, 33}, ClientExample.run());
+            assertArrayEquals(new long[] {17, Long.MIN_VALUE, 11, 22, 33, 42}, ClientExample.run());
         }
     }
 }

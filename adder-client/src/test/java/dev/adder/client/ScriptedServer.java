@@ -1,0 +1,124 @@
+package dev.adder.client;
+
+import dev.adder.core.AdderAddress;
+import dev.adder.core.Protocol;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A server whose every connection follows a script the test writes: a
+ * misbehaving server, a slow one, one that never reads. The n-th connection
+ * (from 0) is handed to {@code script.serve(n, channel)} on a thread of its own.
+ */
+final class ScriptedServer implements AutoCloseable {
+
+    @FunctionalInterface
+    interface Script {
+        void serve(int connection, SocketChannel channel) throws Exception;
+    }
+
+    private final ServerSocketChannel listener;
+    private final AdderAddress address;
+    private final List<Thread> threads = new ArrayList<>();
+    private final List<SocketChannel> accepted = new ArrayList<>();
+    final AtomicInteger connections = new AtomicInteger();
+
+    ScriptedServer(Transport transport, Path dir, Script script) throws IOException {
+        if (transport == Transport.UNIX) {
+            Path path = dir.resolve("scripted.sock");
+            listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+            listener.bind(UnixDomainSocketAddress.of(path));
+            address = AdderAddress.unix(path);
+        } else {
+            listener = ServerSocketChannel.open();
+            listener.bind(new InetSocketAddress("127.0.0.1", 0));
+            address = AdderAddress.tcp("127.0.0.1", ((InetSocketAddress) listener.getLocalAddress()).getPort());
+        }
+        Thread acceptor = new Thread(() -> {
+            try {
+                while (true) {
+                    SocketChannel channel = listener.accept();
+                    int n = connections.getAndIncrement();
+                    synchronized (accepted) {
+                        accepted.add(channel);
+                    }
+                    Thread serving = new Thread(() -> {
+                        try {
+                            script.serve(n, channel);
+                        } catch (Exception e) {
+                            // the script ended: the client went away, or the test closed the server
+                        }
+                    }, "scripted-" + n);
+                    serving.setDaemon(true);
+                    serving.start();
+                }
+            } catch (IOException closed) {
+                // the listener was closed
+            }
+        }, "scripted-acceptor");
+        acceptor.setDaemon(true);
+        acceptor.start();
+        threads.add(acceptor);
+    }
+
+    AdderAddress address() {
+        return address;
+    }
+
+    /** Reads exactly {@code count} requests; returns them as (x, y) pairs. */
+    static long[][] readRequests(SocketChannel channel, int count) throws IOException {
+        ByteBuffer in = ByteBuffer.allocate(count * Protocol.REQUEST_BYTES).order(Protocol.BYTE_ORDER);
+        while (in.hasRemaining()) {
+            if (channel.read(in) < 0) {
+                throw new IOException("the client closed after " + in.position() + " bytes");
+            }
+        }
+        in.flip();
+        long[][] requests = new long[count][];
+        for (int i = 0; i < count; i++) {
+            requests[i] = new long[] {in.getLong(), in.getLong()};
+        }
+        return requests;
+    }
+
+    /** Writes the true answer to each request. */
+    static void answer(SocketChannel channel, long[][] requests) throws IOException {
+        ByteBuffer out = ByteBuffer.allocate(requests.length * Protocol.RESPONSE_BYTES).order(Protocol.BYTE_ORDER);
+        for (long[] request : requests) {
+            out.putLong(request[0] + request[1]);
+        }
+        out.flip();
+        while (out.hasRemaining()) {
+            channel.write(out);
+        }
+    }
+
+    /** Serves correctly, request by request, until the client goes away. */
+    static void serveCorrectly(SocketChannel channel) throws IOException {
+        while (true) {
+            answer(channel, readRequests(channel, 1));
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        listener.close();
+        synchronized (accepted) {
+            for (SocketChannel channel : accepted) {
+                channel.close();
+            }
+        }
+        if (address.isUnix()) {
+            java.nio.file.Files.deleteIfExists(address.unixPath());
+        }
+    }
+}
