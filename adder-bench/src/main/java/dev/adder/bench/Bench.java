@@ -6,6 +6,7 @@ import java.util.Arrays;
  * {@code java -jar adder-bench-VERSION-all.jar COMMAND [ARGS]}: the benchmark tools.
  * <ul>
  *   <li>{@code load}: the load generator ({@link Load});
+ *   <li>{@code client}: Adder's client under concurrent callers ({@link ClientBench});
  *   <li>{@code netty}: the Netty peer server ({@link NettyPeer});
  *   <li>{@code soak}: a long mixed run with abusive clients ({@link Soak});
  *   <li>{@code hold}: N idle connections held open, for memory figures ({@link Hold});
@@ -20,12 +21,13 @@ public final class Bench {
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: java -jar adder-bench-all.jar load|netty|soak|hold|alloc|jmh [ARGS]");
+            System.err.println("usage: java -jar adder-bench-all.jar load|client|netty|soak|hold|alloc|jmh [ARGS]");
             System.exit(2);
         }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
         int status = switch (args[0]) {
             case "load" -> Load.main(rest);
+            case "client" -> ClientBench.main(rest);
             case "netty" -> NettyPeer.main(rest);
             case "alloc" -> LoopAllocation.main(rest);
             case "hold" -> Hold.main(rest);
@@ -35,7 +37,7 @@ public final class Bench {
                 yield 0;
             }
             default -> {
-                System.err.println("unknown command " + args[0] + ": expected load, netty, soak, hold, alloc or jmh");
+                System.err.println("unknown command " + args[0] + ": expected load, client, netty, soak, hold, alloc or jmh");
                 yield 2;
             }
         };

@@ -46,6 +46,8 @@ final class Pipeline {
     private final Selector readSelector;
     private final Selector writeSelector;
     private final SelectionKey readKey;
+    /** Interest 0 but while a writer waits: a writable socket in an epoll set costs the kernel work per event. */
+    private final SelectionKey writeKey;
     private final int maxInFlight;
     private final Executor completions;
     /** Hands the reading role to the client's reader thread. */
@@ -58,8 +60,17 @@ final class Pipeline {
     private final ArrayDeque<Call> inFlight = new ArrayDeque<>();
     /** Calls queued but not yet copied into the write buffer. */
     private final ArrayDeque<Call> toSend = new ArrayDeque<>();
-    /** Someone holds the reading role. */
-    private boolean reading;
+    /** Requests queued or left in the write buffer: there is something to write. Read without the lock. */
+    private volatile boolean unwritten;
+    /** Someone holds the reading role. Written under the lock; read without it on fast paths. */
+    private volatile boolean reading;
+    /** Calls in flight, for reading without the lock. */
+    private volatile int inFlightCount;
+    /**
+     * The reader is working, not waiting in its selector, and will write what
+     * is queued before it next waits: a caller that queues now need not write.
+     */
+    private volatile boolean readerWillWrite;
     private int asyncPending;
     /** Set once, under the lock; read without it to stop waiting. */
     private volatile AdderException failure;
@@ -79,7 +90,7 @@ final class Pipeline {
         this.readKey = channel.keyFor(readSelector);
         this.writeSelector = Selector.open();
         try {
-            channel.register(writeSelector, SelectionKey.OP_WRITE);
+            this.writeKey = channel.register(writeSelector, 0);
         } catch (IOException | RuntimeException e) {
             writeSelector.close();
             throw e;
@@ -107,6 +118,12 @@ final class Pipeline {
      * again: not a retry, nothing was sent).
      */
     boolean isUsable() {
+        if (failure != null) {
+            return false;
+        }
+        if (inFlightCount > 0 || reading) {
+            return true; // busy: the server owes answers, so there is nothing to probe
+        }
         lock.lock();
         try {
             if (failure != null) {
@@ -156,14 +173,18 @@ final class Pipeline {
                 throw new AdderException(failure.getMessage(), failure);
             }
             inFlight.add(call);
+            inFlightCount = inFlight.size();
             toSend.add(call);
+            unwritten = true;
             if (call.isAsync()) {
                 asyncPending++;
             }
         } finally {
             lock.unlock();
         }
-        writeQueued(call.deadline);
+        if (!readerWillWrite) { // read after queueing: a reader that saw it set will see this call queued
+            writeQueued(call.deadline);
+        }
         if (call.isAsync()) {
             lock.lock();
             try {
@@ -183,7 +204,7 @@ final class Pipeline {
      * after it lets go of the role.
      */
     private void writeQueued(long deadline) {
-        while (writing.tryLock()) {
+        while (unwritten && writing.tryLock()) {
             try {
                 if (!writeAll(deadline)) {
                     return; // the socket stayed full until the deadline; the next writer goes on
@@ -194,13 +215,8 @@ final class Pipeline {
             } finally {
                 writing.unlock();
             }
-            lock.lock();
-            try {
-                if (toSend.isEmpty() || failure != null) {
-                    return;
-                }
-            } finally {
-                lock.unlock();
+            if (failure != null) {
+                return;
             }
         }
     }
@@ -221,7 +237,17 @@ final class Pipeline {
                 }
                 out.flip();
                 if (!out.hasRemaining()) {
-                    return true;
+                    lock.lock();
+                    try {
+                        // cleared under the lock that queues, so a call queued from here on sets it again
+                        unwritten = !toSend.isEmpty();
+                        if (!unwritten) {
+                            return true;
+                        }
+                    } finally {
+                        lock.unlock();
+                    }
+                    continue;
                 }
             }
             if (channel.write(out) == 0 && out.hasRemaining()) {
@@ -230,9 +256,11 @@ final class Pipeline {
                     return false;
                 }
                 try {
+                    writeKey.interestOps(SelectionKey.OP_WRITE);
                     writeSelector.select(millis(remaining));
                     writeSelector.selectedKeys().clear();
-                } catch (ClosedSelectorException closed) {
+                    writeKey.interestOps(0);
+                } catch (ClosedSelectorException | java.nio.channels.CancelledKeyException closed) {
                     return true; // the connection failed meanwhile
                 }
                 if (failure != null) {
@@ -247,6 +275,9 @@ final class Pipeline {
     /** Waits for the call's answer, reading for everyone whenever the reading role is free or handed over. */
     long await(Call call) {
         while (true) {
+            if (call.state != Call.PENDING) {
+                return outcome(call); // the usual way back after an unpark: no lock needed to see it
+            }
             boolean lead = false;
             // Checked under the lock, right before parking: an unpark that came while this thread
             // waited for the lock was spent by the lock itself, so the state is what tells.
@@ -267,15 +298,8 @@ final class Pipeline {
             } finally {
                 lock.unlock();
             }
-            int state = call.state;
-            if (state == Call.DONE) {
-                return call.value;
-            }
-            if (state == Call.FAILED) {
-                if (call.error instanceof AdderTimeoutException timeout) {
-                    throw timeout; // this call's own: a timeout or an interrupt is never shared
-                }
-                throw new AdderException(call.error.getMessage(), call.error);
+            if (call.state != Call.PENDING) {
+                return outcome(call);
             }
             if (lead) {
                 read(call, 0);
@@ -291,6 +315,17 @@ final class Pipeline {
                 giveUp(call, new InterruptedException());
             }
         }
+    }
+
+    /** The answer of a call that is no longer pending, or its failure thrown. */
+    private static long outcome(Call call) {
+        if (call.state == Call.DONE) {
+            return call.value;
+        }
+        if (call.error instanceof AdderTimeoutException timeout) {
+            throw timeout; // this call's own: a timeout or an interrupt is never shared
+        }
+        throw new AdderException(call.error.getMessage(), call.error);
     }
 
     /**
@@ -327,6 +362,7 @@ final class Pipeline {
      * hands the role on.
      */
     void read(Call mine, long until) {
+        readerWillWrite = true;
         try {
             while (true) {
                 if (mine != null && mine.state != Call.PENDING) {
@@ -355,11 +391,15 @@ final class Pipeline {
                     wakeAt = wakeAt == 0 || until - wakeAt < 0 ? until : wakeAt;
                 }
                 long wait = wakeAt == 0 ? TimeUnit.SECONDS.toNanos(1) : Math.max(1, wakeAt - now);
+                readerWillWrite = false; // cleared before looking: a caller that still saw it set queued before this
+                writeQueued(mine != null ? mine.deadline : now + wait);
                 try {
                     readSelector.select(millis(wait));
                     readSelector.selectedKeys().clear();
                 } catch (ClosedSelectorException closed) {
                     return; // the connection failed meanwhile
+                } finally {
+                    readerWillWrite = true;
                 }
                 if (failure != null) {
                     return;
@@ -372,6 +412,8 @@ final class Pipeline {
         } catch (IOException e) {
             fail(failure("reading from", e));
         } finally {
+            readerWillWrite = false;
+            writeQueued(System.nanoTime() + TimeUnit.SECONDS.toNanos(1)); // what was left to this reader
             lock.lock();
             try {
                 handOff();
@@ -391,6 +433,7 @@ final class Pipeline {
             while (in.remaining() >= Protocol.RESPONSE_BYTES) {
                 long value = Protocol.decodeResponse(in);
                 Call call = inFlight.poll();
+                inFlightCount = inFlight.size();
                 if (call == null) {
                     violation = new AdderException("the server at " + address
                             + " sent more answers than it was asked for", null);
@@ -410,7 +453,7 @@ final class Pipeline {
                         async = new ArrayList<>();
                     }
                     async.add(call);
-                } else {
+                } else if (call.waiter != Thread.currentThread()) {
                     LockSupport.unpark(call.waiter);
                 }
             }
@@ -646,7 +689,9 @@ final class Pipeline {
                 }
             }
             inFlight.clear();
+            inFlightCount = 0;
             toSend.clear();
+            unwritten = false;
             asyncPending = 0;
             changed.signalAll();
         } finally {
