@@ -40,6 +40,12 @@ final class Pipeline {
 
     private static final int OUT_BUFFER_BYTES = 16 * 1024;
     private static final int IN_BUFFER_BYTES = 64 * 1024;
+    /**
+     * The longest a request queued behind answers still due waits to be
+     * written: a reader waiting for answers wakes at least this often to
+     * write it, even from a server that answers nothing until it has more.
+     */
+    private static final long DEFERRED_WRITE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
 
     private final AdderAddress address;
     final SocketChannel channel;
@@ -62,6 +68,9 @@ final class Pipeline {
     private final ArrayDeque<Call> toSend = new ArrayDeque<>();
     /** Requests queued or left in the write buffer: there is something to write. Read without the lock. */
     private volatile boolean unwritten;
+    /** Requests taken into the write buffer, and answers matched, since the connection opened. */
+    private volatile long committed;
+    private volatile long answered;
     /** Someone holds the reading role. Written under the lock; read without it on fast paths. */
     private volatile boolean reading;
     /** Calls in flight, for reading without the lock. */
@@ -182,7 +191,10 @@ final class Pipeline {
         } finally {
             lock.unlock();
         }
-        if (!readerWillWrite) { // read after queueing: a reader that saw it set will see this call queued
+        // Read after queueing. A reader that is working writes what is queued before it next waits; one
+        // that waits for answers still due wakes when the next comes, and writes it then: so under load
+        // the requests of many callers go out in one write, and a lone caller still writes its own.
+        if (!readerWillWrite && !(reading && committed - answered > 0)) {
             writeQueued(call.deadline);
         }
         if (call.isAsync()) {
@@ -229,9 +241,12 @@ final class Pipeline {
                 lock.lock();
                 try {
                     Call next;
+                    long taken = 0;
                     while (out.remaining() >= Protocol.REQUEST_BYTES && (next = toSend.poll()) != null) {
                         Protocol.encodeRequest(out, next.x, next.y);
+                        taken++;
                     }
+                    committed += taken;
                 } finally {
                     lock.unlock();
                 }
@@ -375,6 +390,7 @@ final class Pipeline {
                 }
                 if (n > 0) {
                     deliver();
+                    writeQueued(mine != null ? mine.deadline : System.nanoTime() + TimeUnit.SECONDS.toNanos(1));
                     continue;
                 }
                 long now = System.nanoTime();
@@ -391,6 +407,9 @@ final class Pipeline {
                     wakeAt = wakeAt == 0 || until - wakeAt < 0 ? until : wakeAt;
                 }
                 long wait = wakeAt == 0 ? TimeUnit.SECONDS.toNanos(1) : Math.max(1, wakeAt - now);
+                if (committed - answered > 0) {
+                    wait = Math.min(wait, DEFERRED_WRITE_NANOS); // callers may leave requests to this reader meanwhile
+                }
                 readerWillWrite = false; // cleared before looking: a caller that still saw it set queued before this
                 writeQueued(mine != null ? mine.deadline : now + wait);
                 try {
@@ -434,6 +453,7 @@ final class Pipeline {
                 long value = Protocol.decodeResponse(in);
                 Call call = inFlight.poll();
                 inFlightCount = inFlight.size();
+                answered++;
                 if (call == null) {
                     violation = new AdderException("the server at " + address
                             + " sent more answers than it was asked for", null);
