@@ -63,6 +63,7 @@ final class LoopAllocation {
             return status;
         } finally {
             Files.deleteIfExists(dir.resolve("a.sock"));
+            Files.deleteIfExists(dir.resolve("a.sock.lock")); // the lock file a Unix listener leaves beside its socket
             Files.deleteIfExists(dir);
         }
     }
