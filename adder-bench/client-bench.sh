@@ -18,7 +18,11 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    --yardstick) yardstick=$(readlink -f "$2"); shift 2 ;;
+    --yardstick)
+      if [ ! -x "$2/load" ]; then
+        echo "client-bench.sh: no C load at $2/load (make -C ../shared/yardstick O=\$PWD/target/yardstick)" >&2; exit 2
+      fi
+      yardstick=$(readlink -f "$2"); shift 2 ;;
     *) echo "client-bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
