@@ -80,7 +80,12 @@ final class Pipeline {
      * is queued before it next waits: a caller that queues now need not write.
      */
     private volatile boolean readerWillWrite;
-    private int asyncPending;
+    /**
+     * Calls whose deadline the reader enforces: asynchronous ones, and those
+     * of virtual threads, which park without a timeout (a timed park of a
+     * virtual thread arms and cancels a timer every time).
+     */
+    private int readerTimed;
     /** Set once, under the lock; read without it to stop waiting. */
     private volatile AdderException failure;
 
@@ -185,8 +190,8 @@ final class Pipeline {
             inFlightCount = inFlight.size();
             toSend.add(call);
             unwritten = true;
-            if (call.isAsync()) {
-                asyncPending++;
+            if (!call.mayRead) {
+                readerTimed++;
             }
         } finally {
             lock.unlock();
@@ -325,7 +330,11 @@ final class Pipeline {
                 giveUp(call, null);
                 continue;
             }
-            LockSupport.parkNanos(this, remaining);
+            if (call.mayRead) {
+                LockSupport.parkNanos(this, remaining);
+            } else {
+                LockSupport.park(this); // the reader fails the call at its deadline, and unparks this thread
+            }
             if (Thread.interrupted()) {
                 giveUp(call, new InterruptedException());
             }
@@ -394,7 +403,7 @@ final class Pipeline {
                     continue;
                 }
                 long now = System.nanoTime();
-                long wakeAt = expireAsync(now);
+                long wakeAt = expireReaderTimed(now);
                 if (mine != null) {
                     if (now - mine.deadline >= 0) {
                         giveUp(mine, null);
@@ -460,8 +469,8 @@ final class Pipeline {
                     break;
                 }
                 changed.signal();
-                if (call.isAsync()) {
-                    asyncPending--;
+                if (!call.mayRead) {
+                    readerTimed--;
                 }
                 if (call.abandoned) {
                     continue; // its caller gave up: the late answer goes nowhere
@@ -509,9 +518,12 @@ final class Pipeline {
         });
     }
 
-    /** Fails the asynchronous calls past their deadlines; returns the next deadline of one, or 0. */
-    private long expireAsync(long now) {
-        if (asyncPending == 0) {
+    /**
+     * Fails the calls whose deadline the reader enforces once they are past
+     * it; returns the next deadline of one, or 0.
+     */
+    private long expireReaderTimed(long now) {
+        if (readerTimed == 0) {
             return 0;
         }
         List<Call> expired = null;
@@ -519,17 +531,21 @@ final class Pipeline {
         lock.lock();
         try {
             for (Call call : inFlight) {
-                if (!call.isAsync() || call.abandoned) {
+                if (call.mayRead || call.abandoned || call.state != Call.PENDING) {
                     continue;
                 }
                 if (now - call.deadline >= 0) {
                     call.abandoned = true;
                     call.error = new AdderTimeoutException("timed out waiting for an answer from " + address);
                     call.state = Call.FAILED;
-                    if (expired == null) {
-                        expired = new ArrayList<>();
+                    if (call.isAsync()) {
+                        if (expired == null) {
+                            expired = new ArrayList<>();
+                        }
+                        expired.add(call);
+                    } else {
+                        LockSupport.unpark(call.waiter);
                     }
-                    expired.add(call);
                 } else {
                     next = call.deadline;
                     break; // deadlines follow the order of calls
@@ -712,7 +728,7 @@ final class Pipeline {
             inFlightCount = 0;
             toSend.clear();
             unwritten = false;
-            asyncPending = 0;
+            readerTimed = 0;
             changed.signalAll();
         } finally {
             lock.unlock();

@@ -108,6 +108,31 @@ class PipeliningTest {
         }
     }
 
+    @Test
+    void virtualThreadsGiveUpAtTheirDeadlinesThoughTheyParkWithoutOne() throws Throwable {
+        assumeTrue(Runtime.version().feature() >= 21,
+                "virtual threads need Java 21 or later; .ci/run runs this test again on such a JDK");
+        try (ScriptedServer server = new ScriptedServer(Transport.UNIX, dir, (n, channel) -> {
+            new CountDownLatch(1).await(); // never answers
+        });
+             AdderClient client = AdderClient.builder(server.address()).callTimeout(Duration.ofMillis(300)).connect()) {
+            ExecutorService virtual = virtualThreads();
+            List<Future<Long>> waited = new ArrayList<>();
+            for (int t = 0; t < 100; t++) {
+                waited.add(virtual.submit(() -> {
+                    long start = System.nanoTime();
+                    assertThrows(AdderTimeoutException.class, () -> client.add(1, 2));
+                    return System.nanoTime() - start;
+                }));
+            }
+            for (Future<Long> each : waited) {
+                long millis = TimeUnit.NANOSECONDS.toMillis(each.get(30, TimeUnit.SECONDS));
+                assertTrue(millis >= 250 && millis < 5_000, "a virtual thread gave up after " + millis + " ms");
+            }
+            virtual.shutdown();
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aCallThatTimedOutHasItsLateAnswerDroppedAndLaterCallsGetTheirOwn(Transport transport) throws Exception {
