@@ -29,8 +29,8 @@ final class OutputBuffer {
     /** Chunks handed to one gathering write: the length of the caller's scratch array. */
     static final int CHUNKS_PER_WRITE = 16;
 
-    /** Small at first: most connections never hold a single answer. */
-    private final ArrayDeque<ByteBuffer> chunks = new ArrayDeque<>(1);
+    /** Made at the first answer held: most connections never hold one, and thousands may be open. */
+    private ArrayDeque<ByteBuffer> chunks;
     private long size;
 
     /** Bytes appended and not yet written. */
@@ -45,6 +45,9 @@ final class OutputBuffer {
     /** Copies every remaining byte of {@code source} to the end of the buffer. */
     void append(ByteBuffer source) {
         int count = source.remaining();
+        if (chunks == null) {
+            chunks = new ArrayDeque<>(4);
+        }
         while (source.hasRemaining()) {
             ByteBuffer tail = chunks.peekLast();
             if (tail == null || tail.limit() == tail.capacity()) {
@@ -113,13 +116,18 @@ final class OutputBuffer {
 
     /** Drops everything held: the connection is gone. */
     void clear() {
-        chunks.clear();
+        if (chunks != null) {
+            chunks.clear();
+        }
         size = 0;
     }
 
     /** Heap bytes the chunks occupy: what this buffer really costs. */
     long capacity() {
         long capacity = 0;
+        if (chunks == null) {
+            return 0;
+        }
         for (ByteBuffer chunk : chunks) {
             capacity += chunk.capacity();
         }
