@@ -78,14 +78,18 @@ public final class AdderAddress {
     }
 
     /**
-     * Parses {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT}.
+     * Parses {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT}. A
+     * value without a prefix that contains a {@code /} or ends in
+     * {@code .sock} can only be a socket file (a host name has no {@code /},
+     * and {@code HOST:PORT} needs a port), so it is read as {@code unix:} that.
      *
      * @throws IllegalArgumentException naming the input and what is wrong with it
      */
     public static AdderAddress parse(String text) {
         Objects.requireNonNull(text, "address");
-        if (text.startsWith(UNIX_PREFIX)) {
-            String path = text.substring(UNIX_PREFIX.length());
+        boolean bareUnixPath = !text.startsWith(TCP_PREFIX) && (text.contains("/") || text.endsWith(".sock"));
+        if (text.startsWith(UNIX_PREFIX) || bareUnixPath) {
+            String path = bareUnixPath && !text.startsWith(UNIX_PREFIX) ? text : text.substring(UNIX_PREFIX.length());
             checkUnixPath(text, path);
             return new AdderAddress(Path.of(path), null, -1);
         }

@@ -29,6 +29,20 @@ class AdderAddressTest {
         assertEquals(Path.of("/run/adder/adder.sock"), address.unixPath());
     }
 
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+        "/tmp/x.sock     | /tmp/x.sock",
+        "./adder.sock    | ./adder.sock",
+        "adder.sock      | adder.sock",
+        "run/adder/sock  | run/adder/sock",
+    })
+    void aBarePathCanOnlyBeASocketFile(String text, String path) {
+        AdderAddress address = AdderAddress.parse(text);
+        assertTrue(address.isUnix());
+        assertEquals(Path.of(path), address.unixPath());
+        assertEquals("unix:" + path, address.toString());
+    }
+
     @Test
     void unixPathAtTheLimitIsAccepted() {
         String path = "/" + "a".repeat(AdderAddress.MAX_UNIX_PATH_BYTES - 1);
@@ -74,7 +88,7 @@ class AdderAddressTest {
     @CsvSource(delimiter = '|', quoteCharacter = '"', value = {
         "unix:                 | empty Unix socket path",
         "tcp:127.0.0.1         | expected unix:PATH, tcp:HOST:PORT or HOST:PORT",
-        "adder.sock            | expected unix:PATH, tcp:HOST:PORT or HOST:PORT",
+        "localhost             | expected unix:PATH, tcp:HOST:PORT or HOST:PORT",
         "tcp:127.0.0.1:        | missing port",
         "tcp::7000             | missing host",
         ":7000                 | missing host",

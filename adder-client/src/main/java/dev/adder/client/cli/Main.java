@@ -23,15 +23,18 @@ public final class Main {
     static final String DEFAULT_ADDRESS = "unix:adder.sock";
 
     private static final String USAGE_TEXT = String.join(System.lineSeparator(),
-            "Usage: java -jar adder-client-all.jar [--connect ADDR] [--timeout DURATION] X Y",
+            "Usage: java -jar adder-client-VERSION-all.jar [OPTION]... X Y",
             "Adds two signed 64-bit integers on an adder server and prints the sum.",
             "",
-            "  --connect ADDR      the server: unix:PATH, tcp:HOST:PORT or HOST:PORT",
+            "  --connect ADDR      the server: unix:PATH, tcp:HOST:PORT or HOST:PORT;",
+            "                      a bare path with a / or ending in .sock is a socket file",
             "                      (default " + DEFAULT_ADDRESS + ")",
             "  --timeout DURATION  longest wait to connect, and then for the answer,",
             "                      as 250ms, 30s or 1m (1ms to 24h, default 5s)",
-            "  --help              print this help and exit",
+            "  -h, --help          print this help and exit",
+            "  -V, --version       print the version and exit",
             "",
+            "Options take their value as --opt VALUE or --opt=VALUE; X and Y may be negative.",
             "Exit status: 0 the sum was printed, 1 the call failed, 2 bad usage.");
 
     private Main() {
@@ -51,34 +54,51 @@ public final class Main {
         try {
             for (int i = 0; i < args.length; i++) {
                 String arg = args[i];
-                if (!optionsEnded && arg.startsWith("--")) {
-                    switch (arg) {
-                        case "--help":
-                            out.println(USAGE_TEXT);
-                            return OK;
-                        case "--connect":
-                            connect = value(args, ++i, arg);
-                            AdderAddress.parse(connect);
-                            break;
-                        case "--timeout":
-                            String text = value(args, ++i, arg);
-                            timeout = HumanDuration.parse(text);
-                            if (timeout.compareTo(AdderClient.MIN_TIMEOUT) < 0
-                                    || timeout.compareTo(AdderClient.MAX_TIMEOUT) > 0) {
-                                throw new IllegalArgumentException("--timeout: " + text
-                                        + " is out of range: from 1ms to 24h");
-                            }
-                            break;
-                        case "--":
-                            optionsEnded = true;
-                            break;
-                        default:
-                            throw new IllegalArgumentException("unknown option " + arg);
+                boolean option = !optionsEnded && (arg.startsWith("--") || arg.equals("-h") || arg.equals("-V"));
+                if (!option) {
+                    if (count == 2) {
+                        throw new IllegalArgumentException("too many arguments: expected two numbers, X and Y");
                     }
-                } else if (count < 2) {
-                    operands[count++] = arg;
-                } else {
-                    throw new IllegalArgumentException("too many arguments: expected two numbers, X and Y");
+                    operands[count++] = arg; // "-5" is a number, not an option
+                    continue;
+                }
+                String name = arg;
+                String inline = null;
+                int equals = arg.indexOf('=');
+                if (arg.startsWith("--") && equals > 0) {
+                    name = arg.substring(0, equals);
+                    inline = arg.substring(equals + 1);
+                }
+                switch (name) {
+                    case "-h", "--help" -> {
+                        out.println(USAGE_TEXT);
+                        return OK;
+                    }
+                    case "-V", "--version" -> {
+                        out.println("adder-client " + version());
+                        return OK;
+                    }
+                    case "--" -> optionsEnded = true;
+                    case "--connect" -> {
+                        connect = inline != null ? inline : value(args, ++i, name);
+                        try {
+                            AdderAddress.parse(connect);
+                        } catch (IllegalArgumentException e) {
+                            throw new IllegalArgumentException("--connect: " + e.getMessage());
+                        }
+                    }
+                    case "--timeout" -> {
+                        String text = inline != null ? inline : value(args, ++i, name);
+                        try {
+                            timeout = HumanDuration.parse(text);
+                        } catch (IllegalArgumentException e) {
+                            throw new IllegalArgumentException("--timeout: " + e.getMessage());
+                        }
+                        if (timeout.compareTo(AdderClient.MIN_TIMEOUT) < 0 || timeout.compareTo(AdderClient.MAX_TIMEOUT) > 0) {
+                            throw new IllegalArgumentException("--timeout: " + text + " is out of range: from 1ms to 24h");
+                        }
+                    }
+                    default -> throw new IllegalArgumentException("unknown option " + arg);
                 }
             }
             if (count < 2) {
@@ -110,6 +130,20 @@ public final class Main {
             throw new IllegalArgumentException(option + " needs a value");
         }
         return args[index];
+    }
+
+    /** The version the build wrote into the jar. */
+    static String version() {
+        try (java.io.InputStream in = Main.class.getResourceAsStream("version.properties")) {
+            if (in == null) {
+                return "(unknown version)";
+            }
+            java.util.Properties properties = new java.util.Properties();
+            properties.load(in);
+            return properties.getProperty("version", "(unknown version)");
+        } catch (java.io.IOException e) {
+            return "(unknown version)";
+        }
     }
 
     private static long parseLong(String text, String name) {

@@ -71,8 +71,7 @@ class MainTest {
     @Test
     void helpPrintsUsageAndExitsZero() {
         assertEquals(0, run("--help"));
-        assertTrue(out().startsWith("Usage: java -jar adder-client-all.jar [--connect ADDR] [--timeout DURATION] X Y"),
-                out());
+        assertTrue(out().startsWith("Usage: java -jar adder-client-VERSION-all.jar [OPTION]... X Y"), out());
     }
 
     @Test
@@ -104,7 +103,7 @@ class MainTest {
     @Test
     void badAddressExitsTwo() {
         assertEquals(2, run("--connect", "tcp:localhost", "1", "2"));
-        assertEquals("adder-client: invalid adder address 'tcp:localhost': expected unix:PATH, tcp:HOST:PORT or HOST:PORT"
+        assertEquals("adder-client: --connect: invalid adder address 'tcp:localhost': expected unix:PATH, tcp:HOST:PORT or HOST:PORT"
                 + " (try --help)" + System.lineSeparator(), err());
     }
 
@@ -122,5 +121,56 @@ class MainTest {
         assertEquals(Main.USAGE, run("--timeout", "3000000h", "7", "10"));
         assertEquals("adder-client: --timeout: 3000000h is out of range: from 1ms to 24h (try --help)"
                 + System.lineSeparator(), err.toString(StandardCharsets.UTF_8));
+    }
+
+    // ---- the command-line conformance both tools pass (the server's: DaemonCommandLineTest)
+
+    @Test
+    void dashHAndDashDashHelpPrintTheUsageAndExitZero() {
+        for (String help : new String[] {"-h", "--help"}) {
+            out.reset();
+            assertEquals(0, run(help));
+            assertTrue(out().startsWith("Usage: "), help + ": " + out());
+            assertEquals("", err());
+        }
+    }
+
+    @Test
+    void dashCapitalVAndDashDashVersionPrintOneLineAndExitZero() {
+        for (String version : new String[] {"-V", "--version"}) {
+            out.reset();
+            assertEquals(0, run(version));
+            assertTrue(out().matches("adder-client \\d+\\.\\d+\\.\\d+\\S*" + System.lineSeparator()), version + ": " + out());
+            assertEquals("", err());
+        }
+    }
+
+    @Test
+    void anOptionTakesItsValueAfterASpaceOrAnEqualsSign() {
+        String address = "unix:" + dir.resolve("adder.sock");
+        assertEquals(0, run("--connect", address, "--timeout", "2s", "7", "10"));
+        assertEquals(0, run("--connect=" + address, "--timeout=2s", "7", "10"));
+        assertEquals("17" + System.lineSeparator() + "17" + System.lineSeparator(), out());
+    }
+
+    @Test
+    void aBadValueNamesTheOptionTheSameWayInBothForms() {
+        assertEquals(2, run("--timeout", "soon", "1", "2"));
+        assertEquals(2, run("--timeout=soon", "1", "2"));
+        String line = "adder-client: --timeout: invalid duration 'soon': expected a whole number and a unit,"
+                + " as in 50us, 250ms, 30s, 5m or 1h (try --help)" + System.lineSeparator();
+        assertEquals(line + line, err());
+    }
+
+    @Test
+    void anOptionWithoutItsValueIsOneLineAndExitsTwo() {
+        assertEquals(2, run("--timeout"));
+        assertEquals("adder-client: --timeout needs a value (try --help)" + System.lineSeparator(), err());
+    }
+
+    @Test
+    void aBarePathIsASocketFile() {
+        assertEquals(0, run("--connect", dir.resolve("adder.sock").toString(), "1", "2"));
+        assertEquals("3" + System.lineSeparator(), out());
     }
 }

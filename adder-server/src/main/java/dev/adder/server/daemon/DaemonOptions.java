@@ -17,7 +17,7 @@ final class DaemonOptions {
     static final String DEFAULT_LISTEN = "unix:adder.sock";
 
     static final String USAGE = String.join(System.lineSeparator(),
-            "Usage: java -jar adder-server-all.jar [OPTION]...",
+            "Usage: java -jar adder-server-VERSION-all.jar [OPTION]...",
             "Serves the adder protocol: answers x + y for 64-bit integers, for many clients at once.",
             "",
             "  --listen ADDR               where to listen, repeatable: unix:PATH, tcp:HOST:PORT",
@@ -46,9 +46,10 @@ final class DaemonOptions {
             "  --socket-mode MODE          permissions of Unix socket files, octal (660 or 0660)",
             "                              or symbolic (rw-rw----) (default: from the umask)",
             "  --no-jmx                    do not publish statistics as a JMX MBean",
-            "  --help                      print this help and exit",
-            "  --version                   print the version and exit",
+            "  -h, --help                  print this help and exit",
+            "  -V, --version               print the version and exit",
             "",
+            "Options take their value as --opt VALUE or --opt=VALUE.",
             "DURATION is a whole number and a unit: 50us, 250ms, 30s, 5m, 1h.",
             "SIZE is a whole number of bytes, or with k, m or g: 65536, 64k, 1m, 1g.",
             "SIGTERM or SIGINT stops gracefully: it stops accepting, answers every request",
@@ -92,8 +93,8 @@ final class DaemonOptions {
                 inlineValue = arg.substring(equals + 1);
             }
             switch (name) {
-                case "--help" -> options.help = true;
-                case "--version" -> options.version = true;
+                case "-h", "--help" -> options.help = true;
+                case "-V", "--version" -> options.version = true;
                 case "--no-jmx" -> options.jmx = false;
                 case "--listen", "--max-connections", "--idle-timeout", "--max-pending-output",
                         "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--socket-mode" -> {
