@@ -2,7 +2,7 @@
 module dev.adder.server {
     requires transitive dev.adder.core;
     requires java.management;
-    // TCP_QUICKACK, to acknowledge half a request at once (see EventLoop)
+    // TCP_QUICKACK, to acknowledge half a request at once (see SocketConnectionChannel)
     requires jdk.net;
     requires org.slf4j;
     // the daemon's logging backend: in its executable jar only, never required of embedders

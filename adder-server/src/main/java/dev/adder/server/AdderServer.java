@@ -123,7 +123,12 @@ public final class AdderServer implements AutoCloseable {
             if (config.registerMBean()) {
                 registerMBean();
             }
-            log.debug("adder server listening on {}", loop.addresses());
+            log.info("adder server started on {}; max connections {}, idle timeout {}, max pending output {} bytes"
+                            + " ({} in total), drain timeout {}, busy poll {}",
+                    loop.addresses(), config.maxConnections(),
+                    config.idleTimeout().isZero() ? "off" : HumanDuration.format(config.idleTimeout()),
+                    config.maxPendingOutput(), config.maxPendingOutputTotal(), HumanDuration.format(config.drainTimeout()),
+                    HumanDuration.format(config.busyPoll()));
         }
     }
 
@@ -136,8 +141,10 @@ public final class AdderServer implements AutoCloseable {
     @Override
     public void close() {
         EventLoop stopping;
+        boolean first;
         synchronized (lifecycle) {
-            if (!closed) {
+            first = !closed;
+            if (first) {
                 closed = true;
                 unregisterMBean();
             }
@@ -145,6 +152,9 @@ public final class AdderServer implements AutoCloseable {
         }
         if (stopping != null) {
             stopping.stopAndAwait(); // every caller waits: a second close() returns when the loop has ended too
+            if (first) {
+                log.info("adder server stopped: {}", stopping.stats().summary());
+            }
         }
     }
 

@@ -14,4 +14,19 @@ package dev.adder.server;
  */
 public record ServerStats(long openConnections, long accepted, long refused, long requests,
         long bytesRead, long bytesWritten, long pendingOutput) {
+
+    /**
+     * The totals in one line, as the server logs them when it stops: for
+     * example {@code 1 request answered for 1 connection (0 refused); 16 bytes in, 8 bytes out}.
+     *
+     * @return the line
+     */
+    public String summary() {
+        return count(requests, "request") + " answered for " + count(accepted, "connection") + " (" + refused
+                + " refused); " + count(bytesRead, "byte") + " in, " + count(bytesWritten, "byte") + " out";
+    }
+
+    private static String count(long n, String noun) {
+        return n + " " + noun + (n == 1 ? "" : "s");
+    }
 }

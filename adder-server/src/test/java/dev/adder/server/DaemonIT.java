@@ -162,7 +162,7 @@ class DaemonIT {
         assertFalse(Files.exists(socket, LinkOption.NOFOLLOW_LINKS));
         List<String> lines = stdout();
         String last = lines.get(lines.size() - 1);
-        assertTrue(last.contains("adder stopped: 1 requests answered for 1 connections (0 refused); 16 bytes in, 8 bytes out"),
+        assertTrue(last.contains("adder stopped: 1 request answered for 1 connection (0 refused); 16 bytes in, 8 bytes out"),
                 last);
         assertEquals(List.of(), stderr());
     }

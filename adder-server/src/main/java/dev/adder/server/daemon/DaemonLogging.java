@@ -40,5 +40,7 @@ final class DaemonLogging {
         Logger root = context.getLogger(Logger.ROOT_LOGGER_NAME);
         root.setLevel(Level.INFO);
         root.addAppender(console);
+        // the daemon logs its own start and stop lines, with more in them (version, socket mode, Java)
+        context.getLogger("dev.adder.server.AdderServer").setLevel(Level.WARN);
     }
 }

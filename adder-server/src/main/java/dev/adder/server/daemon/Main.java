@@ -101,8 +101,7 @@ public final class Main {
         log.info("stopping: answering what was received, for at most {}", HumanDuration.format(server.drainTimeout()));
         server.close();
         ServerStats totals = server.stats();
-        log.info("adder stopped: {} requests answered for {} connections ({} refused); {} bytes in, {} bytes out",
-                totals.requests(), totals.accepted(), totals.refused(), totals.bytesRead(), totals.bytesWritten());
+        log.info("adder stopped: {}", totals.summary());
         Runtime.getRuntime().halt(exitStatus);
     }
 
