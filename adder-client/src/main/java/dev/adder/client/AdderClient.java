@@ -97,27 +97,51 @@ public final class AdderClient implements AutoCloseable {
         this.completions = builder.completions;
     }
 
-    /** Connects to {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT} with default settings. */
+    /**
+     * Connects to {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT} with default settings.
+     *
+     * @param address the server, as written
+     * @return a connected client
+     */
     public static AdderClient connect(String address) {
         return builder(address).connect();
     }
 
-    /** A builder for a client of the server at {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT}. */
+    /**
+     * A builder for a client of the server at {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT}.
+     *
+     * @param address the server, as written
+     * @return a builder with every default
+     */
     public static Builder builder(String address) {
         return new Builder(AdderAddress.parse(address));
     }
 
-    /** A builder for a client of the server at this address. */
+    /**
+     * A builder for a client of the server at this address.
+     *
+     * @param address the server
+     * @return a builder with every default
+     */
     public static Builder builder(AdderAddress address) {
         return new Builder(Objects.requireNonNull(address, "address"));
     }
 
-    /** A builder for a client of the server at a Unix-domain or TCP socket address. */
+    /**
+     * A builder for a client of the server at a Unix-domain or TCP socket address.
+     *
+     * @param address a {@code UnixDomainSocketAddress} or an {@code InetSocketAddress}
+     * @return a builder with every default
+     */
     public static Builder builder(SocketAddress address) {
         return new Builder(AdderAddress.of(address));
     }
 
-    /** The server's address. */
+    /**
+     * The server's address.
+     *
+     * @return the address
+     */
     public AdderAddress address() {
         return address;
     }
@@ -129,6 +153,10 @@ public final class AdderClient implements AutoCloseable {
      *
      * @throws AdderException if the call could not be completed, or
      *         {@link AdderTimeoutException} if its answer did not come within the call timeout
+     *
+     * @param x the first operand
+     * @param y the second operand
+     * @return the sum
      */
     public long add(long x, long y) {
         long deadline = System.nanoTime() + callTimeoutNanos;
@@ -142,6 +170,10 @@ public final class AdderClient implements AutoCloseable {
     /**
      * Like {@link #add}, but throws {@link ArithmeticException} if the true
      * sum does not fit in a {@code long}, as {@link Math#addExact(long, long)} does.
+     *
+     * @param x the first operand
+     * @param y the second operand
+     * @return the sum
      */
     public long addExact(long x, long y) {
         long sum = add(x, y);
@@ -159,6 +191,10 @@ public final class AdderClient implements AutoCloseable {
      * with an {@link AdderException} (an {@link AdderTimeoutException} past
      * the call timeout). It is completed exactly once, also when the client
      * is closed or the connection fails.
+     *
+     * @param x the first operand
+     * @param y the second operand
+     * @return the future sum
      */
     public CompletableFuture<Long> addAsync(long x, long y) {
         long deadline = System.nanoTime() + callTimeoutNanos;
@@ -184,6 +220,8 @@ public final class AdderClient implements AutoCloseable {
      * @return the sums, in order
      * @throws IllegalArgumentException if the arrays differ in length
      * @throws AdderException if the batch could not be completed
+     * @param xs the first operands
+     * @param ys the second operands, as many
      */
     public long[] addAll(long[] xs, long[] ys) {
         if (xs.length != ys.length) {
@@ -489,13 +527,23 @@ public final class AdderClient implements AutoCloseable {
             this.socketAddress = address.toSocketAddress();
         }
 
-        /** Longest wait to connect (default 5 s; from 1 ms to 24 h). */
+        /**
+         * Longest wait to connect (default 5 s; from 1 ms to 24 h).
+         *
+         * @param timeout from 1 ms to 24 h
+         * @return this builder
+         */
         public Builder connectTimeout(Duration timeout) {
             this.connectTimeout = timeout("connectTimeout", timeout);
             return this;
         }
 
-        /** Longest wait for an answer; for a batch, for any progress (default 30 s; from 1 ms to 24 h). */
+        /**
+         * Longest wait for an answer; for a batch, for any progress (default 30 s; from 1 ms to 24 h).
+         *
+         * @param timeout from 1 ms to 24 h
+         * @return this builder
+         */
         public Builder callTimeout(Duration timeout) {
             this.callTimeout = timeout("callTimeout", timeout);
             return this;
@@ -506,6 +554,9 @@ public final class AdderClient implements AutoCloseable {
          * to 1,048,576). A call beyond it waits, within its deadline, for an
          * answer to free a slot, so a server that stops reading cannot make the
          * client hold more than this many calls.
+         *
+         * @param calls from 1 to 1,048,576
+         * @return this builder
          */
         public Builder maxInFlight(int calls) {
             if (calls < 1 || calls > 1 << 20) {
@@ -519,6 +570,9 @@ public final class AdderClient implements AutoCloseable {
          * Where the futures of {@link AdderClient#addAsync} are completed, and
          * so where their dependent stages run unless given an executor of their
          * own (default {@link ForkJoinPool#commonPool()}).
+         *
+         * @param executor the executor
+         * @return this builder
          */
         public Builder completionExecutor(Executor executor) {
             this.completions = Objects.requireNonNull(executor, "executor");
@@ -529,6 +583,7 @@ public final class AdderClient implements AutoCloseable {
          * Connects now, so that a wrong address fails here rather than at the first call.
          *
          * @throws AdderException if the server cannot be reached
+         * @return a client, connected
          */
         public AdderClient connect() {
             AdderClient client = new AdderClient(this);

@@ -9,7 +9,12 @@ public class AdderException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 
-    /** A failure with a message and, where there is one, its cause. */
+    /**
+     * A failure with a message and, where there is one, its cause.
+     *
+     * @param message what failed, naming the address
+     * @param cause the underlying failure, or null
+     */
     public AdderException(String message, Throwable cause) {
         super(message, cause);
     }

@@ -5,7 +5,11 @@ public class AdderTimeoutException extends AdderException {
 
     private static final long serialVersionUID = 1L;
 
-    /** A timeout, described by its message. */
+    /**
+     * A timeout, described by its message.
+     *
+     * @param message what timed out, naming the address
+     */
     public AdderTimeoutException(String message) {
         super(message, null);
     }

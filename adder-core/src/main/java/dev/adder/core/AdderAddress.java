@@ -45,7 +45,12 @@ public final class AdderAddress {
         this.port = port;
     }
 
-    /** A Unix-domain socket address. */
+    /**
+     * A Unix-domain socket address.
+     *
+     * @param path the socket file, relative or absolute
+     * @return the address
+     */
     public static AdderAddress unix(Path path) {
         Objects.requireNonNull(path, "path");
         String text = path.toString();
@@ -53,7 +58,13 @@ public final class AdderAddress {
         return new AdderAddress(path, null, -1);
     }
 
-    /** A TCP address; {@code port} 0 means any free port, for a server. */
+    /**
+     * A TCP address; {@code port} 0 means any free port, for a server.
+     *
+     * @param host a host name or an IP address
+     * @param port 0 to 65535
+     * @return the address
+     */
     public static AdderAddress tcp(String host, int port) {
         Objects.requireNonNull(host, "host");
         if (host.isEmpty()) {
@@ -65,7 +76,12 @@ public final class AdderAddress {
         return new AdderAddress(null, host, port);
     }
 
-    /** The address of a bound or connected socket. */
+    /**
+     * The address of a bound or connected socket.
+     *
+     * @param address a {@link UnixDomainSocketAddress} or an {@link InetSocketAddress}
+     * @return the address
+     */
     public static AdderAddress of(SocketAddress address) {
         if (address instanceof UnixDomainSocketAddress unixAddress) {
             return unix(unixAddress.getPath());
@@ -84,6 +100,8 @@ public final class AdderAddress {
      * and {@code HOST:PORT} needs a port), so it is read as {@code unix:} that.
      *
      * @throws IllegalArgumentException naming the input and what is wrong with it
+     * @param text the address as written
+     * @return the address
      */
     public static AdderAddress parse(String text) {
         Objects.requireNonNull(text, "address");
@@ -162,12 +180,20 @@ public final class AdderAddress {
         return new IllegalArgumentException("invalid adder address '" + text + "': " + problem);
     }
 
-    /** Whether this is a Unix-domain socket address. */
+    /**
+     * Whether this is a Unix-domain socket address.
+     *
+     * @return true for {@code unix:} addresses
+     */
     public boolean isUnix() {
         return unixPath != null;
     }
 
-    /** The socket file of a Unix-domain address. */
+    /**
+     * The socket file of a Unix-domain address.
+     *
+     * @return the path, as given
+     */
     public Path unixPath() {
         if (unixPath == null) {
             throw new IllegalStateException(this + " is not a Unix-domain address");
@@ -175,7 +201,11 @@ public final class AdderAddress {
         return unixPath;
     }
 
-    /** The host of a TCP address. */
+    /**
+     * The host of a TCP address.
+     *
+     * @return the host, as given
+     */
     public String host() {
         if (host == null) {
             throw new IllegalStateException(this + " is not a TCP address");
@@ -183,7 +213,11 @@ public final class AdderAddress {
         return host;
     }
 
-    /** The port of a TCP address. */
+    /**
+     * The port of a TCP address.
+     *
+     * @return the port
+     */
     public int port() {
         if (host == null) {
             throw new IllegalStateException(this + " is not a TCP address");
@@ -195,6 +229,8 @@ public final class AdderAddress {
      * The address as a {@link SocketAddress} for binding or connecting. A TCP
      * host name is resolved now; if it cannot be, the result is unresolved
      * ({@link InetSocketAddress#isUnresolved()}).
+     *
+     * @return a {@link UnixDomainSocketAddress} or an {@link InetSocketAddress}
      */
     public SocketAddress toSocketAddress() {
         return isUnix() ? UnixDomainSocketAddress.of(unixPath) : new InetSocketAddress(host, port);

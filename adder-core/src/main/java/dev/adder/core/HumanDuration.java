@@ -17,6 +17,8 @@ public final class HumanDuration {
      * Parses a duration such as {@code 250ms}, {@code 30s}, {@code 5m} or {@code 1h}.
      *
      * @throws IllegalArgumentException naming the input and the forms accepted
+     * @param text the duration as typed
+     * @return the duration
      */
     public static Duration parse(String text) {
         Objects.requireNonNull(text, "duration");
@@ -47,7 +49,12 @@ public final class HumanDuration {
         }
     }
 
-    /** The shortest exact form {@link #parse} accepts (to the microsecond): {@code 250ms}, {@code 30s}, {@code 5m}. */
+    /**
+     * The shortest exact form {@link #parse} accepts (to the microsecond): {@code 250ms}, {@code 30s}, {@code 5m}.
+     *
+     * @param duration zero or positive
+     * @return the text
+     */
     public static String format(Duration duration) {
         if (duration.isZero()) {
             return "0";

@@ -31,7 +31,13 @@ public final class Protocol {
     private Protocol() {
     }
 
-    /** The answer to a request: {@code x + y}, wrapping around on overflow. */
+    /**
+     * The answer to a request: {@code x + y}, wrapping around on overflow.
+     *
+     * @param x the first operand
+     * @param y the second operand
+     * @return the sum
+     */
     public static long answer(long x, long y) {
         return x + y;
     }
@@ -39,23 +45,44 @@ public final class Protocol {
     /**
      * Whether {@code sum}, the answer to {@code x + y}, wrapped around: both
      * operands have the same sign and the sum's sign differs from it.
+     *
+     * @param x the first operand
+     * @param y the second operand
+     * @param sum the answer received
+     * @return true if the true sum does not fit in a {@code long}
      */
     public static boolean overflowed(long x, long y, long sum) {
         return ((x ^ sum) & (y ^ sum)) < 0;
     }
 
-    /** Writes one request frame: 16 bytes. */
+    /**
+     * Writes one request frame: 16 bytes.
+     *
+     * @param out where to write, at its position
+     * @param x the first operand
+     * @param y the second operand
+     */
     public static void encodeRequest(ByteBuffer out, long x, long y) {
         putLong(out, x);
         putLong(out, y);
     }
 
-    /** Writes one response frame: 8 bytes. */
+    /**
+     * Writes one response frame: 8 bytes.
+     *
+     * @param out where to write, at its position
+     * @param sum the answer
+     */
     public static void encodeResponse(ByteBuffer out, long sum) {
         putLong(out, sum);
     }
 
-    /** Reads one response frame: 8 bytes. */
+    /**
+     * Reads one response frame: 8 bytes.
+     *
+     * @param in where to read, at its position
+     * @return the answer
+     */
     public static long decodeResponse(ByteBuffer in) {
         return getLong(in);
     }

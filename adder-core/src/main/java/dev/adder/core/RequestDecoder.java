@@ -19,7 +19,12 @@ public final class RequestDecoder {
     /** Receives decoded requests. */
     @FunctionalInterface
     public interface Sink {
-        /** Called once per complete request, in stream order. */
+        /**
+         * Called once per complete request, in stream order.
+         *
+         * @param x the first operand
+         * @param y the second operand
+         */
         void request(long x, long y);
     }
 
@@ -39,6 +44,8 @@ public final class RequestDecoder {
      * complete to {@code sink}.
      *
      * @return the number of requests handed to the sink
+     * @param in the bytes read, from its position to its limit
+     * @param sink told of each request, in order
      */
     public int decode(ByteBuffer in, Sink sink) {
         int requests = 0;
@@ -62,7 +69,11 @@ public final class RequestDecoder {
         return requests;
     }
 
-    /** Bytes of an unfinished request held since the last complete one: 0 to 15. */
+    /**
+     * Bytes of an unfinished request held since the last complete one: 0 to 15.
+     *
+     * @return the number of bytes held
+     */
     public int pendingBytes() {
         return partialBytes;
     }

@@ -80,6 +80,8 @@ public final class AdderServer implements AutoCloseable {
      * The default {@link Builder#maxPendingOutputTotal}: a quarter of the
      * JVM's maximum heap ({@code -Xmx}), at least 64 KiB. With
      * {@code -Xmx64m} that is 16 MiB.
+     *
+     * @return the budget in bytes
      */
     public static long defaultMaxPendingOutputTotal() {
         return Math.min(MAX_MAX_PENDING_OUTPUT_TOTAL,
@@ -97,7 +99,11 @@ public final class AdderServer implements AutoCloseable {
         this.config = config;
     }
 
-    /** A builder for a server; at least one {@code listen} address is required. */
+    /**
+     * A builder for a server; at least one {@code listen} address is required.
+     *
+     * @return a builder with every default
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -158,7 +164,11 @@ public final class AdderServer implements AutoCloseable {
         }
     }
 
-    /** The longest time {@link #close()} lets connections flush their answers. */
+    /**
+     * The longest time {@link #close()} lets connections flush their answers.
+     *
+     * @return the drain timeout
+     */
     public Duration drainTimeout() {
         return config.drainTimeout();
     }
@@ -166,25 +176,39 @@ public final class AdderServer implements AutoCloseable {
     /**
      * The addresses the server listens on, with the real port where port 0
      * was asked for. Empty before {@link #start()}.
+     *
+     * @return the addresses, in the order they were given
      */
     public List<AdderAddress> addresses() {
         EventLoop current = currentLoop();
         return current == null ? List.of() : current.addresses();
     }
 
-    /** Whether the event loop is running: started, not yet stopped, not failed. */
+    /**
+     * Whether the event loop is running: started, not yet stopped, not failed.
+     *
+     * @return true while the loop serves
+     */
     public boolean isRunning() {
         EventLoop current = currentLoop();
         return current != null && current.isRunning();
     }
 
-    /** The error that ended the event loop, if it failed rather than being closed. */
+    /**
+     * The error that ended the event loop, if it failed rather than being closed.
+     *
+     * @return the error, or empty if the loop has not failed
+     */
     public Optional<Throwable> failure() {
         EventLoop current = currentLoop();
         return current == null ? Optional.empty() : Optional.ofNullable(current.failure());
     }
 
-    /** The server's counters now. All zero before {@link #start()}. */
+    /**
+     * The server's counters now. All zero before {@link #start()}.
+     *
+     * @return a snapshot of the counters
+     */
     public ServerStats stats() {
         EventLoop current = currentLoop();
         return current == null ? new ServerStats(0, 0, 0, 0, 0, 0, 0) : current.stats();
@@ -291,12 +315,22 @@ public final class AdderServer implements AutoCloseable {
         private Builder() {
         }
 
-        /** Adds an address to listen on: {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT}. */
+        /**
+         * Adds an address to listen on: {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT}.
+         *
+         * @param address the address as written
+         * @return this builder
+         */
         public Builder listen(String address) {
             return listen(AdderAddress.parse(address));
         }
 
-        /** Adds an address to listen on; TCP port 0 picks a free port. */
+        /**
+         * Adds an address to listen on; TCP port 0 picks a free port.
+         *
+         * @param address the address
+         * @return this builder
+         */
         public Builder listen(AdderAddress address) {
             listen.add(Objects.requireNonNull(address, "address"));
             return this;
@@ -305,6 +339,9 @@ public final class AdderServer implements AutoCloseable {
         /**
          * Most connections open at once (default 10,000).
          * A connection past it is accepted and closed at once, and counted as refused.
+         *
+         * @param maxConnections from 1 to 1,000,000
+         * @return this builder
          */
         public Builder maxConnections(int maxConnections) {
             if (maxConnections < 1 || maxConnections > MAX_MAX_CONNECTIONS) {
@@ -320,6 +357,9 @@ public final class AdderServer implements AutoCloseable {
          * before the server stops reading its requests (default 1 MiB, from 64
          * bytes to 1 GiB). Reading resumes once half of it has drained. A
          * connection holds at most this plus the answers to one read (128 KiB).
+         *
+         * @param bytes from 64 bytes to 1 GiB
+         * @return this builder
          */
         public Builder maxPendingOutput(int bytes) {
             if (bytes < MIN_MAX_PENDING_OUTPUT || bytes > MAX_MAX_PENDING_OUTPUT) {
@@ -338,6 +378,9 @@ public final class AdderServer implements AutoCloseable {
          * has drained to half of it; clients that read their answers hold none
          * and are still served. So clients that never read cannot exhaust the
          * heap, however many connect.
+         *
+         * @param bytes from 64 KiB to 1 TiB
+         * @return this builder
          */
         public Builder maxPendingOutputTotal(long bytes) {
             if (bytes < MIN_MAX_PENDING_OUTPUT_TOTAL || bytes > MAX_MAX_PENDING_OUTPUT_TOTAL) {
@@ -351,13 +394,21 @@ public final class AdderServer implements AutoCloseable {
         /**
          * Closes a connection with no traffic for this long; zero (the default)
          * means never. Otherwise from 1 ms to 30 days.
+         *
+         * @param idleTimeout zero, or from 1 ms to 30 days
+         * @return this builder
          */
         public Builder idleTimeout(Duration idleTimeout) {
             this.idleTimeout = inRange("idleTimeout", idleTimeout, MIN_IDLE_TIMEOUT, MAX_IDLE_TIMEOUT);
             return this;
         }
 
-        /** Longest time {@link AdderServer#close()} waits for answers to drain (default 5 s, at most 1 hour). */
+        /**
+         * Longest time {@link AdderServer#close()} waits for answers to drain (default 5 s, at most 1 hour).
+         *
+         * @param drainTimeout from zero to 1 hour
+         * @return this builder
+         */
         public Builder drainTimeout(Duration drainTimeout) {
             this.drainTimeout = inRange("drainTimeout", drainTimeout, Duration.ZERO, MAX_DRAIN_TIMEOUT);
             return this;
@@ -371,6 +422,9 @@ public final class AdderServer implements AutoCloseable {
          * loop sleeps after at most this long, so an idle server uses no CPU.
          * The price is up to this much CPU after each burst of sparse traffic.
          * At most 1 ms.
+         *
+         * @param busyPoll from zero to 1 ms
+         * @return this builder
          */
         public Builder busyPoll(Duration busyPoll) {
             this.busyPoll = inRange("busyPoll", busyPoll, Duration.ZERO, MAX_BUSY_POLL);
@@ -381,25 +435,42 @@ public final class AdderServer implements AutoCloseable {
          * Permissions of the Unix socket files, applied before any client can
          * connect (for example {@code PosixFilePermissions.fromString("rw-------")}).
          * By default the process's umask decides.
+         *
+         * @param permissions the permissions, or null for the umask
+         * @return this builder
          */
         public Builder unixSocketPermissions(Set<PosixFilePermission> permissions) {
             this.unixSocketPermissions = permissions == null ? null : EnumSet.copyOf(permissions);
             return this;
         }
 
-        /** Registers the statistics as a JMX MBean while the server runs (default off). */
+        /**
+         * Registers the statistics as a JMX MBean while the server runs (default off).
+         *
+         * @param registerMBean whether to register it
+         * @return this builder
+         */
         public Builder registerMBean(boolean registerMBean) {
             this.registerMBean = registerMBean;
             return this;
         }
 
-        /** Name of the event loop thread (default {@code adder-loop}). */
+        /**
+         * Name of the event loop thread (default {@code adder-loop}).
+         *
+         * @param threadName the name
+         * @return this builder
+         */
         public Builder threadName(String threadName) {
             this.threadName = Objects.requireNonNull(threadName, "threadName");
             return this;
         }
 
-        /** A server with these settings, not yet started. */
+        /**
+         * A server with these settings, not yet started.
+         *
+         * @return the server, not yet started
+         */
         public AdderServer build() {
             if (listen.isEmpty()) {
                 throw new IllegalStateException("no listen address: call listen(\"unix:PATH\") or listen(\"tcp:HOST:PORT\")");

@@ -8,30 +8,30 @@ import java.util.List;
  */
 public interface AdderServerMXBean {
 
-    /** The addresses the server listens on, as {@code unix:PATH} or {@code tcp:HOST:PORT}. */
+    /** {@return the addresses the server listens on, as {@code unix:PATH} or {@code tcp:HOST:PORT}} */
     List<String> getAddresses();
 
-    /** Whether the event loop is running. */
+    /** {@return whether the event loop is running} */
     boolean isRunning();
 
-    /** Connections open now. */
+    /** {@return the connections open now} */
     long getOpenConnections();
 
-    /** Connections accepted and served since start. */
+    /** {@return the connections accepted and served since start} */
     long getAcceptedConnections();
 
-    /** Connections refused because the maximum was open. */
+    /** {@return the connections refused because the maximum was open} */
     long getRefusedConnections();
 
-    /** Requests answered since start. */
+    /** {@return the requests answered since start} */
     long getRequests();
 
-    /** Bytes read from clients since start. */
+    /** {@return the bytes read from clients since start} */
     long getBytesRead();
 
-    /** Bytes written to clients since start. */
+    /** {@return the bytes written to clients since start} */
     long getBytesWritten();
 
-    /** Bytes of answers waiting now for clients that read slowly. */
+    /** {@return the bytes of answers waiting now for clients that read slowly} */
     long getPendingOutputBytes();
 }
