@@ -107,7 +107,7 @@ public final class AdderAddress {
         Objects.requireNonNull(text, "address");
         boolean bareUnixPath = !text.startsWith(TCP_PREFIX) && (text.contains("/") || text.endsWith(".sock"));
         if (text.startsWith(UNIX_PREFIX) || bareUnixPath) {
-            String path = bareUnixPath && !text.startsWith(UNIX_PREFIX) ? text : text.substring(UNIX_PREFIX.length());
+            String path = text.startsWith(UNIX_PREFIX) ? text.substring(UNIX_PREFIX.length()) : text;
             checkUnixPath(text, path);
             return new AdderAddress(Path.of(path), null, -1);
         }
