@@ -3,6 +3,7 @@ package dev.adder.client.cli;
 import dev.adder.client.AdderClient;
 import dev.adder.client.AdderException;
 import dev.adder.core.AdderAddress;
+import dev.adder.core.AdderVersion;
 import dev.adder.core.HumanDuration;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -75,7 +76,7 @@ public final class Main {
                         return OK;
                     }
                     case "-V", "--version" -> {
-                        out.println("adder-client " + version());
+                        out.println("adder-client " + AdderVersion.current());
                         return OK;
                     }
                     case "--" -> optionsEnded = true;
@@ -132,19 +133,6 @@ public final class Main {
         return args[index];
     }
 
-    /** The version the build wrote into the jar. */
-    static String version() {
-        try (java.io.InputStream in = Main.class.getResourceAsStream("version.properties")) {
-            if (in == null) {
-                return "(unknown version)";
-            }
-            java.util.Properties properties = new java.util.Properties();
-            properties.load(in);
-            return properties.getProperty("version", "(unknown version)");
-        } catch (java.io.IOException e) {
-            return "(unknown version)";
-        }
-    }
 
     private static long parseLong(String text, String name) {
         try {

@@ -1,14 +1,12 @@
 package dev.adder.server.daemon;
 
+import dev.adder.core.AdderVersion;
 import dev.adder.core.HumanDuration;
 import dev.adder.server.AdderServer;
 import dev.adder.server.ServerStats;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
@@ -52,7 +50,7 @@ public final class Main {
             return 0;
         }
         if (options.version) {
-            out.println("adder-server " + version());
+            out.println("adder-server " + AdderVersion.current());
             return 0;
         }
         AdderServer.Builder builder = AdderServer.builder()
@@ -80,7 +78,7 @@ public final class Main {
         }
         log.info("adder {} listening on {}; max connections {}, idle timeout {}, max pending output {} bytes"
                         + " ({} in total), drain timeout {}, busy poll {}, socket mode {}; Java {}",
-                version(), server.addresses().stream().map(Object::toString).collect(Collectors.joining(", ")),
+                AdderVersion.current(), server.addresses().stream().map(Object::toString).collect(Collectors.joining(", ")),
                 options.maxConnections, options.idleTimeout.isZero() ? "off" : HumanDuration.format(options.idleTimeout),
                 options.maxPendingOutput, options.maxPendingOutputTotal, HumanDuration.format(options.drainTimeout),
                 HumanDuration.format(options.busyPoll),
@@ -132,16 +130,4 @@ public final class Main {
         return false;
     }
 
-    static String version() {
-        try (InputStream in = Main.class.getResourceAsStream("version.properties")) {
-            if (in == null) {
-                return "(unknown version)";
-            }
-            Properties properties = new Properties();
-            properties.load(in);
-            return properties.getProperty("version", "(unknown version)");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
 }
