@@ -80,7 +80,7 @@ final class Connection {
                 flush();
             }
             if ((readyOps & SelectionKey.OP_READ) != 0 && !closed) {
-                read();
+                read(true);
             }
         } catch (IOException e) {
             // resets and broken pipes are the peer's doing, not the server's
@@ -93,14 +93,17 @@ final class Connection {
     }
 
     /**
-     * One read per connection per turn, at most the whole read buffer: the
-     * fairness budget. A client with more to send is ready again next turn,
-     * after every other ready client had its turn.
+     * One read, at most the whole read buffer, and its answers. Serving does
+     * one per connection per turn: the fairness budget; a client with more to
+     * send is ready again next turn, after every other ready client had its
+     * turn. Returns what the channel's read returned.
+     *
+     * @param withinBudget whether a server over its output budget reads only a little
      */
-    private void read() throws IOException {
+    private int read(boolean withinBudget) throws IOException {
         ByteBuffer in = serving.in;
         in.clear();
-        if (serving.budget.isOver()) {
+        if (withinBudget && serving.budget.isOver()) {
             in.limit(OVER_BUDGET_READ_BYTES);
         }
         int n = channel.read(in);
@@ -113,6 +116,7 @@ final class Connection {
                 answer();
             }
         }
+        return n;
     }
 
     /** Answers every request completed by the bytes in {@code in}, in one write. */
@@ -230,20 +234,10 @@ final class Connection {
     void beginDrain() {
         try {
             long limit = STOP_READ_LIMIT_BYTES;
-            while (limit > 0 && !inputClosed && !closed) {
-                ByteBuffer in = serving.in;
-                in.clear();
-                int n = channel.read(in);
-                if (n < 0) {
-                    endOfInput();
-                } else if (n == 0) {
-                    break;
-                } else {
-                    limit -= n;
-                    lastActiveNanos = serving.clock.nanoTime();
-                    serving.stats.bytesRead.add(n);
-                    answer();
-                }
+            int n = 1;
+            while (n > 0 && limit > 0 && !inputClosed && !closed) {
+                n = read(false); // what the kernel already holds was received: no budget applies
+                limit -= n;
             }
         } catch (IOException e) {
             log.debug("{}: closing after I/O error: {}", this, e.toString());

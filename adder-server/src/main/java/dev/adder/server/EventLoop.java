@@ -348,12 +348,17 @@ final class EventLoop implements Runnable {
 
     private void closeIdleConnections() {
         long idleNanos = config.idleTimeout().toNanos();
+        forEachConnection(connection -> connection.closeIfIdle(idleNanos));
+        timers.schedule(idleScan, now + idleScanInterval());
+    }
+
+    /** Every connection registered now; closing one meanwhile is safe (a cancelled key leaves the set at the next select). */
+    private void forEachConnection(Consumer<Connection> action) {
         for (SelectionKey key : selector.keys()) {
             if (key.attachment() instanceof SocketConnectionChannel channel) {
-                channel.connection.closeIfIdle(idleNanos);
+                action.accept(channel.connection);
             }
         }
-        timers.schedule(idleScan, now + idleScanInterval());
     }
 
     private long idleScanInterval() {
@@ -379,11 +384,7 @@ final class EventLoop implements Runnable {
             timers.cancel(listener.resume);
         }
         timers.cancel(idleScan);
-        for (SelectionKey key : selector.keys()) {
-            if (key.attachment() instanceof SocketConnectionChannel channel) {
-                channel.connection.beginDrain();
-            }
-        }
+        forEachConnection(Connection::beginDrain);
         timers.schedule(drainCheck, now);
         log.debug("adder server stopping: {} connections draining for at most {}",
                 stats.openConnections.get(), config.drainTimeout());
@@ -391,11 +392,7 @@ final class EventLoop implements Runnable {
 
     private void closeDrainedConnections() {
         boolean pastDeadline = now - drainDeadline >= 0;
-        for (SelectionKey key : selector.keys()) {
-            if (key.attachment() instanceof SocketConnectionChannel channel) {
-                channel.connection.closeIfDrained(pastDeadline);
-            }
-        }
+        forEachConnection(connection -> connection.closeIfDrained(pastDeadline));
         timers.schedule(drainCheck, Math.min(drainDeadline, now + Connection.DRAIN_QUIET_NANOS / 2));
     }
 
@@ -404,11 +401,7 @@ final class EventLoop implements Runnable {
             listener.close();
         }
         try {
-            for (SelectionKey key : selector.keys()) {
-                if (key.attachment() instanceof SocketConnectionChannel channel) {
-                    channel.connection.close();
-                }
-            }
+            forEachConnection(Connection::close);
             selector.close();
         } catch (RuntimeException | IOException e) {
             log.warn("error while closing the selector: {}", e.toString());
