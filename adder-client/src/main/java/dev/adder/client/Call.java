@@ -32,12 +32,14 @@ final class Call {
     /** The future of an asynchronous call; null for a blocking one. */
     final CompletableFuture<Long> future;
 
-    /** Written before {@link #state}, read after it. */
+    /**
+     * Written before {@link #state}, read after it. A call still in line whose
+     * state is {@code FAILED} was given up by its caller (timed out,
+     * interrupted): its answer, when it comes, is dropped.
+     */
     long value;
     AdderException error;
     volatile int state = PENDING;
-    /** The caller no longer waits: the answer, when it comes, is dropped. Guarded by the pipeline's lock. */
-    boolean abandoned;
     /** Handed the reading role by the previous reader. Guarded by the pipeline's lock. */
     volatile boolean promoted;
 

@@ -362,7 +362,6 @@ final class Pipeline {
             if (call.state != Call.PENDING) {
                 return;
             }
-            call.abandoned = true;
             if (interrupt != null) {
                 Thread.currentThread().interrupt();
             }
@@ -472,8 +471,8 @@ final class Pipeline {
                 if (!call.mayRead) {
                     readerTimed--;
                 }
-                if (call.abandoned) {
-                    continue; // its caller gave up: the late answer goes nowhere
+                if (call.state != Call.PENDING) {
+                    continue; // its caller gave up (a failed call still in line): the late answer goes nowhere
                 }
                 call.value = value;
                 call.state = Call.DONE;
@@ -531,11 +530,10 @@ final class Pipeline {
         lock.lock();
         try {
             for (Call call : inFlight) {
-                if (call.mayRead || call.abandoned || call.state != Call.PENDING) {
+                if (call.mayRead || call.state != Call.PENDING) {
                     continue;
                 }
                 if (now - call.deadline >= 0) {
-                    call.abandoned = true;
                     call.error = new AdderTimeoutException("timed out waiting for an answer from " + address);
                     call.state = Call.FAILED;
                     if (call.isAsync()) {
@@ -614,11 +612,10 @@ final class Pipeline {
     <T> T exclusively(long deadline, Batch<T> batch) {
         try {
             if (!writing.tryLock(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
-                throw new AdderTimeoutException("timed out waiting for the calls in flight to " + address);
+                throw inFlightTimeout();
             }
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AdderException("interrupted while waiting for the calls in flight to " + address, e);
+            throw inFlightInterrupted(e);
         }
         try {
             if (out.hasRemaining() && !writeAll(deadline)) { // requests a writer left when its deadline passed
@@ -631,7 +628,7 @@ final class Pipeline {
                     while (failure == null && reading) {
                         long remaining = deadline - System.nanoTime();
                         if (remaining <= 0) {
-                            throw new AdderTimeoutException("timed out waiting for the calls in flight to " + address);
+                            throw inFlightTimeout();
                         }
                         changed.awaitNanos(remaining);
                     }
@@ -649,7 +646,7 @@ final class Pipeline {
                 writeAll(deadline); // requests queued meanwhile, which no one else may write now
                 read(null, deadline); // answers no one else is reading: calls given up, or callers yet to wait
                 if (System.nanoTime() - deadline >= 0) {
-                    throw new AdderTimeoutException("timed out waiting for the calls in flight to " + address);
+                    throw inFlightTimeout();
                 }
             }
             readKey.interestOps(SelectionKey.OP_READ | SelectionKey.OP_WRITE);
@@ -674,8 +671,7 @@ final class Pipeline {
                 }
             }
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AdderException("interrupted while waiting for the calls in flight to " + address, e);
+            throw inFlightInterrupted(e);
         } catch (IOException e) {
             AdderException failed = failure("writing to", e);
             fail(failed);
@@ -684,6 +680,16 @@ final class Pipeline {
             writing.unlock();
             writeQueuedByOthers();
         }
+    }
+
+    private AdderTimeoutException inFlightTimeout() {
+        return new AdderTimeoutException("timed out waiting for the calls in flight to " + address);
+    }
+
+    /** Keeps the interrupt status, as every wait of the client does. */
+    private AdderException inFlightInterrupted(InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return new AdderException("interrupted while waiting for the calls in flight to " + address, e);
     }
 
     /** Callers that queued while the role was held left their requests to its holder, as to any writer. */
