@@ -305,7 +305,7 @@ class DaemonIT {
             for (int c = 0; c < 64; c++) {
                 RawClient flooder = RawClient.connect(address);
                 flooders.add(flooder);
-                Thread thread = new Thread(() -> flood(flooder), "flooder-" + c);
+                Thread thread = new Thread(flooder::pipelineWithoutReading, "flooder-" + c);
                 thread.start();
                 threads.add(thread);
             }
@@ -333,24 +333,6 @@ class DaemonIT {
         process.destroy();
         assertEquals(0, awaitExit());
         assertEquals(List.of(), stderr());
-    }
-
-    private static void flood(RawClient client) {
-        ByteBuffer batch = ByteBuffer.allocate(1024 * Protocol.REQUEST_BYTES);
-        for (int i = 0; i < 1024; i++) {
-            Protocol.encodeRequest(batch, i, 1);
-        }
-        try {
-            while (true) {
-                batch.flip();
-                while (batch.hasRemaining()) {
-                    client.channel.write(batch);
-                }
-                batch.limit(batch.capacity());
-            }
-        } catch (IOException closed) {
-            // the test is over
-        }
     }
 
     /** Runs a full GC in the process, then sums the used space of its heap's generations (in bytes). */

@@ -58,25 +58,9 @@ class HardeningTest {
         return client;
     }
 
-    /** Writes requests (i, 1) without end, never reading, until the socket is closed. */
+    /** A client that never reads, on a thread of the pool. */
     private Future<?> flood(RawClient client) {
-        return pool.submit(() -> {
-            ByteBuffer batch = ByteBuffer.allocate(1024 * Protocol.REQUEST_BYTES);
-            try {
-                while (true) {
-                    batch.clear();
-                    for (int i = 0; i < 1024; i++) {
-                        Protocol.encodeRequest(batch, i, 1);
-                    }
-                    batch.flip();
-                    while (batch.hasRemaining()) {
-                        client.channel.write(batch);
-                    }
-                }
-            } catch (IOException closed) {
-                return null;
-            }
-        });
+        return pool.submit(client::pipelineWithoutReading);
     }
 
     @ParameterizedTest

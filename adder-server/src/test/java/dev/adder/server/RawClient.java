@@ -56,6 +56,29 @@ final class RawClient implements AutoCloseable {
         }
     }
 
+    /**
+     * Pipelines requests {@code (i, 1)} without end and never reads an
+     * answer: a client that never reads. Returns once the socket is closed
+     * (by the test, or by the server).
+     */
+    void pipelineWithoutReading() {
+        ByteBuffer batch = ByteBuffer.allocate(1024 * Protocol.REQUEST_BYTES);
+        for (int i = 0; i < 1024; i++) {
+            Protocol.encodeRequest(batch, i, 1);
+        }
+        try {
+            while (true) {
+                batch.flip();
+                while (batch.hasRemaining()) {
+                    channel.write(batch);
+                }
+                batch.limit(batch.capacity());
+            }
+        } catch (IOException closed) {
+            // the end this client waits for
+        }
+    }
+
     /** Reads one response; throws {@link EOFException} if the server closed first. */
     long read() throws IOException {
         response.clear();
