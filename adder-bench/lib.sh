@@ -3,9 +3,9 @@
 # process whose PID is in pids and removes work.
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-server_jar=$(ls "$root"/adder-server/target/adder-server-*-all.jar 2>/dev/null | head -1 || true)
-bench_jar=$(ls "$root"/adder-bench/target/adder-bench-*-all.jar 2>/dev/null | head -1 || true)
-if [ -z "$server_jar" ] || [ -z "$bench_jar" ]; then
+server_jar=$root/adder-server/target/adder-server-all.jar
+bench_jar=$root/adder-bench/target/adder-bench-all.jar
+if [ ! -f "$server_jar" ] || [ ! -f "$bench_jar" ]; then
   echo "$(basename "$0"): build the jars first: mvn -B -DskipTests package" >&2
   exit 2
 fi

@@ -3,7 +3,7 @@ package dev.adder.bench;
 import java.util.Arrays;
 
 /**
- * {@code java -jar adder-bench-VERSION-all.jar COMMAND [ARGS]}: the benchmark tools.
+ * {@code java -jar adder-bench-all.jar COMMAND [ARGS]}: the benchmark tools.
  * <ul>
  *   <li>{@code load}: the load generator ({@link Load});
  *   <li>{@code client}: Adder's client under concurrent callers ({@link ClientBench});

@@ -9,7 +9,7 @@ import java.io.PrintStream;
 import java.time.Duration;
 
 /**
- * {@code java -jar adder-client-VERSION-all.jar [--connect ADDR] [--timeout DURATION] X Y}:
+ * {@code java -jar adder-client-all.jar [--connect ADDR] [--timeout DURATION] X Y}:
  * prints {@code X + Y} as computed by an adder server.
  */
 public final class Main {
@@ -24,7 +24,7 @@ public final class Main {
     static final String DEFAULT_ADDRESS = "unix:adder.sock";
 
     private static final String USAGE_TEXT = String.join(System.lineSeparator(),
-            "Usage: java -jar adder-client-VERSION-all.jar [OPTION]... X Y",
+            "Usage: java -jar adder-client-all.jar [OPTION]... X Y",
             "Adds two signed 64-bit integers on an adder server and prints the sum.",
             "",
             "  --connect ADDR      the server: unix:PATH, tcp:HOST:PORT or HOST:PORT;",

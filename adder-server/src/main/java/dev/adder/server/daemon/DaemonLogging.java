@@ -6,6 +6,7 @@ import ch.qos.logback.classic.LoggerContext;
 import ch.qos.logback.classic.encoder.PatternLayoutEncoder;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.ConsoleAppender;
+import dev.adder.server.AdderServer;
 import org.slf4j.LoggerFactory;
 
 /**
@@ -41,6 +42,6 @@ final class DaemonLogging {
         root.setLevel(Level.INFO);
         root.addAppender(console);
         // the daemon logs its own start and stop lines, with more in them (version, socket mode, Java)
-        context.getLogger("dev.adder.server.AdderServer").setLevel(Level.WARN);
+        context.getLogger(AdderServer.class).setLevel(Level.WARN);
     }
 }

@@ -17,7 +17,7 @@ final class DaemonOptions {
     static final String DEFAULT_LISTEN = "unix:adder.sock";
 
     static final String USAGE = String.join(System.lineSeparator(),
-            "Usage: java -jar adder-server-VERSION-all.jar [OPTION]...",
+            "Usage: java -jar adder-server-all.jar [OPTION]...",
             "Serves the adder protocol: answers x + y for 64-bit integers, for many clients at once.",
             "",
             "  --listen ADDR               where to listen, repeatable: unix:PATH, tcp:HOST:PORT",

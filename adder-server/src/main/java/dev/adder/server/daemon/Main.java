@@ -14,7 +14,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The adder daemon: {@code java -jar adder-server-VERSION-all.jar [OPTION]...}.
+ * The adder daemon: {@code java -jar adder-server-all.jar [OPTION]...}.
  * Serves until SIGTERM or SIGINT, then stops gracefully and exits 0.
  *
  * <p>The graceful stop runs in a shutdown hook, which ends the process with
@@ -23,7 +23,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class Main {
 
-    private static final Logger log = LoggerFactory.getLogger("adder");
+    private static final Logger log = LoggerFactory.getLogger(Main.class);
     private static final long STATS_INTERVAL_NANOS = TimeUnit.MINUTES.toNanos(1);
 
     private final CountDownLatch stopRequested = new CountDownLatch(1);
