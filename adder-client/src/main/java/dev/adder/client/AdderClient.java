@@ -1,6 +1,7 @@
 package dev.adder.client;
 
 import dev.adder.core.AdderAddress;
+import dev.adder.core.HumanDuration;
 import dev.adder.core.Protocol;
 import java.io.EOFException;
 import java.io.IOException;
@@ -599,7 +600,7 @@ public final class AdderClient implements AutoCloseable {
         private static Duration timeout(String name, Duration duration) {
             Objects.requireNonNull(duration, name);
             if (duration.compareTo(MIN_TIMEOUT) < 0 || duration.compareTo(MAX_TIMEOUT) > 0) {
-                throw new IllegalArgumentException(name + " must be from 1ms to 24h, not " + duration);
+                throw new IllegalArgumentException(name + " must be from 1ms to 24h, not " + HumanDuration.describe(duration));
             }
             return duration;
         }

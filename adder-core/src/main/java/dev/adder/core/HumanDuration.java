@@ -76,6 +76,21 @@ public final class HumanDuration {
         return millis + "ms";
     }
 
+    /**
+     * Any duration, for messages about a value that may be out of range: the
+     * form of {@link #format} when it has one, else the ISO-8601 form
+     * ({@code PT-5S}) for a negative one or one beyond a million hours.
+     *
+     * @param duration any duration
+     * @return the text
+     */
+    public static String describe(Duration duration) {
+        if (duration.isNegative() || duration.compareTo(Duration.ofHours(1_000_000)) > 0) {
+            return duration.toString();
+        }
+        return format(duration);
+    }
+
     private static IllegalArgumentException invalid(String text) {
         return new IllegalArgumentException("invalid duration '" + text
                 + "': expected a whole number and a unit, as in 50us, 250ms, 30s, 5m or 1h");

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.time.Duration;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -36,5 +37,14 @@ class HumanDurationTest {
     void formatGivesTheShortestFormThatParsesBack(long micros, String text) {
         assertEquals(text, HumanDuration.format(Duration.ofNanos(micros * 1000)));
         assertEquals(Duration.ofNanos(micros * 1000), HumanDuration.parse(text));
+    }
+
+    @Test
+    void describeFallsBackToIsoOnlyWhereFormatHasNoForm() {
+        assertEquals("1h", HumanDuration.describe(Duration.ofHours(1)));
+        assertEquals("0", HumanDuration.describe(Duration.ZERO));
+        assertEquals("PT-1S", HumanDuration.describe(Duration.ofSeconds(-1)));
+        assertEquals("PT3000000H", HumanDuration.describe(Duration.ofHours(3_000_000)));
+        assertEquals("PT2562047788015215H30M7S", HumanDuration.describe(Duration.ofSeconds(Long.MAX_VALUE)));
     }
 }

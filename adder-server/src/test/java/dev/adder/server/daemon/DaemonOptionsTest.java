@@ -99,7 +99,7 @@ class DaemonOptionsTest {
     @Test
     void theBuilderRefusesTheSameRangesNamingTheSetting() {
         AdderServer.Builder builder = AdderServer.builder();
-        assertEquals("busyPoll must be from 0 to 1ms, not PT1H",
+        assertEquals("busyPoll must be from 0 to 1ms, not 1h",
                 assertThrows(IllegalArgumentException.class, () -> builder.busyPoll(Duration.ofHours(1))).getMessage());
         assertEquals("idleTimeout must be 0 or from 1ms to 720h, not PT2777777H46M39S",
                 assertThrows(IllegalArgumentException.class, () -> builder.idleTimeout(Duration.ofSeconds(9999999999L)))
