@@ -1,40 +1,76 @@
 #!/usr/bin/env bash
-# Adder against the Netty peer, side by side, on this machine.
+# Adder against its peers, side by side, on this machine.
 #
 #   mvn -B -DskipTests package        # once: builds the jars this script runs (it builds nothing)
-#   adder-bench/compare.sh [--seconds S] [--runs N] [--shapes LIST] [--transports LIST] [--baseline JAR]
+#   adder-bench/compare.sh [--seconds S] [--runs N] [--shapes LIST] [--transports LIST]
+#                          [--servers LIST] [--baseline JAR] [--yardstick DIR]
 #
-# With --baseline, the peer is not Netty but another build of Adder's daemon (its -all.jar, say
-# built from an earlier commit in a git worktree): before/after figures of a change, in one sitting.
+# Servers (--servers, default adder,netty; the first is the one the others are compared with):
+#   adder       Adder's daemon as built, default settings
+#   adder-bp0   the same daemon with --busy-poll 0 (it never spins)
+#   netty       the Netty peer (adder-bench's `netty` command)
+#   baseline    another build of Adder's daemon, --baseline JAR (its -all.jar, say built from an
+#               earlier commit in a git worktree): before/after figures of a change in one sitting;
+#               --baseline alone means --servers adder,baseline
+#   c           the C yardstick's ref_server, --yardstick DIR holding it
+#               (make -C ../shared/yardstick O=$PWD/target/yardstick)
 #
-# Both servers are pinned to core 0 and the load generator to core 1. For each transport and
-# shape, each server gets a warm-up run, then the runs alternate A B A B (N each). Printed:
-# medians of requests/s, p50 and p99 latency, server CPU seconds per million requests
-# (utime+stime from /proc/PID/stat over the run, over every request of the run), server RSS sampled mid-run, and Adder/Netty.
-# JAVA_OPTS applies to both servers (default: none). Needs java, taskset and python3.
+# Shapes (--shapes, default pingpong1,pingpong64,pipelined,c10k):
+#   pingpong1, pingpong64   1 or 64 connections, one request in flight each, as fast as answered
+#   pipelined               4 connections, 256 requests in flight each
+#   c10k                    10,000 connections, one request in flight each
+#   paced1k ... paced20k    one connection sending 1,000, 5,000, 10,000 or 20,000 requests/s on a
+#                           fixed schedule (latency from each request's scheduled time): what a
+#                           server costs at the rates most servers spend their life at
+#   paced                   all four paced shapes
+#
+# Every server is pinned to core 0 and the load generator to core 1. For each transport and shape,
+# each server gets a warm-up run, then the runs go round the servers N times (A B C, A B C, ...).
+# Printed: medians of requests/s, p50 and p99 latency, server CPU (seconds per million requests;
+# for paced shapes, percent of a core over the measured window), server RSS sampled mid-run, and
+# each figure's ratio to the first server's, as the median of the ratios of runs made side by side.
+# JAVA_OPTS applies to every Java server (default: none). Needs java, taskset and python3.
 set -euo pipefail
 
 seconds=5
 runs=3
 shapes="pingpong1,pingpong64,pipelined,c10k"
 transports="unix,tcp"
+servers=""
 baseline_jar=""
-peer=netty
+yardstick=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --shapes) shapes=$2; shift 2 ;;
     --transports) transports=$2; shift 2 ;;
-    --baseline) baseline_jar=$(readlink -f "$2"); peer=baseline; shift 2 ;;
+    --servers) servers=$2; shift 2 ;;
+    --baseline) baseline_jar=$(readlink -f "$2"); shift 2 ;;
+    --yardstick) yardstick=$(readlink -f "$2"); shift 2 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+if [ -z "$servers" ]; then
+  if [ -n "$baseline_jar" ]; then servers="adder,baseline"; else servers="adder,netty"; fi
+fi
 
 source "$(dirname "$0")/lib.sh"
 read -r -a java_opts <<< "${JAVA_OPTS:-}"
 clk_tck=$(getconf CLK_TCK)
 results="$work/results.tsv"
+
+IFS=, read -r -a server_list <<< "$servers"
+for name in "${server_list[@]}"; do
+  case "$name" in
+    adder|adder-bp0|netty) ;;
+    baseline) [ -f "$baseline_jar" ] || { echo "compare.sh: baseline needs --baseline JAR" >&2; exit 2; } ;;
+    c) [ -x "$yardstick/ref_server" ] || {
+         echo "compare.sh: c needs --yardstick DIR with ref_server (make -C ../shared/yardstick O=\$PWD/target/yardstick)" >&2
+         exit 2; } ;;
+    *) echo "compare.sh: unknown server $name" >&2; exit 2 ;;
+  esac
+done
 
 shape_args() {
   case "$1" in
@@ -42,8 +78,34 @@ shape_args() {
     pingpong64) echo "--conns 64 --depth 1" ;;
     pipelined) echo "--conns 4 --depth 256" ;;
     c10k) echo "--conns 10000 --depth 1" ;;
+    paced1k) echo "--conns 1 --rate 1000" ;;
+    paced5k) echo "--conns 1 --rate 5000" ;;
+    paced10k) echo "--conns 1 --rate 10000" ;;
+    paced20k) echo "--conns 1 --rate 20000" ;;
     *) echo "compare.sh: unknown shape $1" >&2; exit 2 ;;
   esac
+}
+
+free_tcp_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# wait_connectable ADDR PID: waits until a server without a "listening on" line accepts connections
+wait_connectable() {
+  local addr=$1 pid=$2
+  for _ in $(seq 1 100); do
+    if python3 - "$addr" <<'PY' 2>/dev/null; then return 0; fi
+import socket, sys
+kind, _, rest = sys.argv[1].partition(":")
+if kind == "unix":
+    s = socket.socket(socket.AF_UNIX); s.connect(rest)
+else:
+    host, _, port = rest.rpartition(":"); s = socket.socket(); s.connect((host, int(port)))
+s.close()
+PY
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "compare.sh: the server at $addr did not start" >&2
+  exit 1
 }
 
 # start_server NAME TRANSPORT: starts it on core 0; sets server_pid and server_addr
@@ -51,16 +113,28 @@ start_server() {
   local name=$1 transport=$2 listen log
   if [ "$transport" = unix ]; then listen="unix:$work/$name.sock"; else listen="tcp:127.0.0.1:0"; fi
   log="$work/$name-$transport.log"
-  if [ "$name" = adder ]; then
-    taskset -c 0 "$java" "${java_opts[@]}" -jar "$server_jar" --listen "$listen" --no-jmx > "$log" 2>&1 &
-  elif [ -n "$baseline_jar" ]; then
-    taskset -c 0 "$java" "${java_opts[@]}" -jar "$baseline_jar" --listen "$listen" --no-jmx > "$log" 2>&1 &
-  else
-    taskset -c 0 "$java" "${java_opts[@]}" -jar "$bench_jar" netty --listen "$listen" > "$log" 2>&1 &
-  fi
+  case "$name" in
+    adder) taskset -c 0 "$java" "${java_opts[@]}" -jar "$server_jar" --listen "$listen" --no-jmx > "$log" 2>&1 & ;;
+    adder-bp0) taskset -c 0 "$java" "${java_opts[@]}" -jar "$server_jar" --listen "$listen" --no-jmx \
+                   --busy-poll 0 > "$log" 2>&1 & ;;
+    baseline) taskset -c 0 "$java" "${java_opts[@]}" -jar "$baseline_jar" --listen "$listen" --no-jmx > "$log" 2>&1 & ;;
+    netty) taskset -c 0 "$java" "${java_opts[@]}" -jar "$bench_jar" netty --listen "$listen" > "$log" 2>&1 & ;;
+    c)
+      if [ "$transport" = unix ]; then
+        server_addr=$listen
+        taskset -c 0 "$yardstick/ref_server" --unix "${listen#unix:}" > "$log" 2>&1 &
+      else
+        server_addr="tcp:127.0.0.1:$(free_tcp_port)"
+        taskset -c 0 "$yardstick/ref_server" --tcp "${server_addr#tcp:}" > "$log" 2>&1 &
+      fi ;;
+  esac
   server_pid=$!
   pids+=("$server_pid")
-  server_addr=$(listening_address "$log" "$server_pid")
+  if [ "$name" = c ]; then
+    wait_connectable "$server_addr" "$server_pid"
+  else
+    server_addr=$(listening_address "$log" "$server_pid")
+  fi
   echo "# $name on $transport: $server_addr, pid $server_pid, idle RSS $(rss_kb "$server_pid") kB" >&2
 }
 
@@ -72,7 +146,7 @@ run_load() {
   before=$(cpu_ticks "$pid")
   # shellcheck disable=SC2046
   taskset -c 1 "$java" -jar "$bench_jar" load --connect "$addr" $(shape_args "$shape") \
-      --seconds "$seconds" --warmup 0.5 > "$work/load.out" 2> "$work/load.err" &
+      --seconds "$seconds" --warmup 0.5 --server-pid "$pid" > "$work/load.out" 2> "$work/load.err" &
   local load_pid=$!
   sleep "$(awk -v s="$seconds" 'BEGIN {print s * 0.6 + 0.5}')"
   rss=$(rss_kb "$pid")
@@ -89,59 +163,73 @@ run_load() {
 }
 
 IFS=, read -r -a transport_list <<< "$transports"
-IFS=, read -r -a shape_list <<< "$shapes"
+shape_list=()
+saturating=no
+IFS=, read -r -a given_shapes <<< "$shapes"
+for shape in "${given_shapes[@]}"; do
+  if [ "$shape" = paced ]; then shape_list+=(paced1k paced5k paced10k paced20k); else shape_list+=("$shape"); fi
+  [[ $shape == paced* ]] || saturating=yes
+done
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)," \
      "$("$java" -version 2>&1 | head -1), JAVA_OPTS='${JAVA_OPTS:-}', $seconds s runs, $runs runs each" >&2
+declare -A server_pids server_addrs
 for transport in "${transport_list[@]}"; do
-  start_server adder "$transport"; adder_pid=$server_pid; adder_addr=$server_addr
-  start_server "$peer" "$transport"; peer_pid=$server_pid; peer_addr=$server_addr
+  for name in "${server_list[@]}"; do
+    start_server "$name" "$transport"
+    server_pids[$name]=$server_pid; server_addrs[$name]=$server_addr
+  done
   for shape in "${shape_list[@]}"; do
-    run_load adder "$adder_pid" "$adder_addr" "$transport" "$shape" no
-    run_load "$peer" "$peer_pid" "$peer_addr" "$transport" "$shape" no
+    for name in "${server_list[@]}"; do
+      run_load "$name" "${server_pids[$name]}" "${server_addrs[$name]}" "$transport" "$shape" no
+    done
     for _ in $(seq 1 "$runs"); do
-      run_load adder "$adder_pid" "$adder_addr" "$transport" "$shape" yes
-      run_load "$peer" "$peer_pid" "$peer_addr" "$transport" "$shape" yes
+      for name in "${server_list[@]}"; do
+        run_load "$name" "${server_pids[$name]}" "${server_addrs[$name]}" "$transport" "$shape" yes
+      done
     done
   done
-  if [ "$transport" = tcp ]; then
+  if [ "$transport" = tcp ] && [ "$saturating" = yes ]; then
     # the teaching client's pattern: x and y as two writes with Nagle on, one request at a time
-    for name in adder "$peer"; do
-      if [ "$name" = adder ]; then addr=$adder_addr; else addr=$peer_addr; fi
-      out=$(taskset -c 1 "$java" -jar "$bench_jar" load --connect "$addr" --split-writes --requests 1000)
+    for name in "${server_list[@]}"; do
+      out=$(taskset -c 1 "$java" -jar "$bench_jar" load --connect "${server_addrs[$name]}" --split-writes --requests 1000)
       echo "# $name teaching pattern over TCP, 1000 requests: $out" >&2
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' tcp teaching1000 "$name" "$out" 0 0 "$clk_tck" >> "$results"
     done
   fi
-  kill "$adder_pid" "$peer_pid"; wait "$adder_pid" "$peer_pid" 2>/dev/null || true
+  for name in "${server_list[@]}"; do kill "${server_pids[$name]}"; done
+  for name in "${server_list[@]}"; do wait "${server_pids[$name]}" 2>/dev/null || true; done
 done
 
-peer_label=Netty
-if [ -n "$baseline_jar" ]; then peer_label=Baseline; echo "# baseline: $baseline_jar" >&2; fi
-python3 - "$results" "$peer_label" "$peer" <<'PY'
+[ -n "$baseline_jar" ] && echo "# baseline: $baseline_jar" >&2
+python3 - "$results" "$servers" <<'PY'
 import re, statistics, sys
-peer, peer_key = sys.argv[2], sys.argv[3]
+names = sys.argv[2].split(",")
+first = names[0]
 rows = {}
 for line in open(sys.argv[1]):
     transport, shape, name, out, rss, ticks, clk = line.rstrip("\n").split("\t")
     f = dict(re.findall(r"(\w+)=([\d.]+)", out))
-    rec = rows.setdefault((transport, shape), {}).setdefault(name, [])
     ops = float(f.get("total", f["ops"]))
-    rec.append({"rps": float(f["ops_per_s"]), "p50": float(f["p50_us"]), "p99": float(f["p99_us"]),
-                "cpu": (int(ticks) / int(clk)) / (ops / 1e6) if ops else 0.0, "rss": int(rss) / 1024,
-                "secs": float(f.get("seconds", 0))})
+    paced = shape.startswith("paced")
+    cpu = float(f["server_cpu_pct"]) if paced else ((int(ticks) / int(clk)) / (ops / 1e6) if ops else 0.0)
+    rows.setdefault((transport, shape), {}).setdefault(name, []).append(
+        {"rps": float(f["ops_per_s"]), "p50": float(f["p50_us"]), "p99": float(f["p99_us"]),
+         "cpu": cpu, "rss": int(rss) / 1024, "secs": float(f.get("seconds", 0))})
 med = lambda recs, k: statistics.median(r[k] for r in recs)
-# the ratio is the median of each back-to-back pair's ratio: robust to the machine's drift
-pair = lambda a, n, k: statistics.median(x[k] / y[k] for x, y in zip(a, n))
-print(f"| transport | shape | Adder req/s | {peer} req/s | Adder/{peer} | Adder p50/p99 µs | {peer} p50/p99 µs "
-      f"| Adder / {peer} CPU s per M req | Adder / {peer} RSS MB |")
-print("|---|---|---|---|---|---|---|---|---|")
+# a ratio is the median of the ratios of runs made side by side: robust to the machine's drift
+ratio = lambda a, b, k: statistics.median(x[k] / y[k] if y[k] else float("nan") for x, y in zip(a, b))
+print("| transport | shape | server | req/s | req/s vs " + first + " | p50 / p99 µs | p99 vs " + first
+      + " | server CPU | CPU vs " + first + " | RSS MB |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for (transport, shape), by in rows.items():
-    a, n = by["adder"], by[peer_key]
-    if shape == "teaching1000":
-        print(f"| {transport} | teaching pattern, 1000 requests | {med(a,'secs'):.3f} s | {med(n,'secs'):.3f} s "
-              f"| {med(n,'secs')/med(a,'secs'):.0f}x faster | | | | |")
-        continue
-    print(f"| {transport} | {shape} | {med(a,'rps'):,.0f} | {med(n,'rps'):,.0f} | {pair(a,n,'rps'):.2f} "
-          f"| {med(a,'p50'):.0f} / {med(a,'p99'):.0f} | {med(n,'p50'):.0f} / {med(n,'p99'):.0f} "
-          f"| {med(a,'cpu'):.3f} / {med(n,'cpu'):.3f} | {med(a,'rss'):.1f} / {med(n,'rss'):.1f} |")
+    base = by[first]
+    for name in names:
+        r = by[name]
+        if shape == "teaching1000":
+            print(f"| {transport} | teaching pattern, 1000 requests | {name} | {med(r,'secs'):.3f} s | | | | | | |")
+            continue
+        cpu = f"{med(r,'cpu'):.1f}% of a core" if shape.startswith("paced") else f"{med(r,'cpu'):.3f} s per M req"
+        print(f"| {transport} | {shape} | {name} | {med(r,'rps'):,.0f} | {ratio(r,base,'rps'):.2f} "
+              f"| {med(r,'p50'):.0f} / {med(r,'p99'):.0f} | {ratio(r,base,'p99'):.2f} "
+              f"| {cpu} | {ratio(r,base,'cpu'):.2f} | {med(r,'rss'):.1f} |")
 PY

@@ -9,6 +9,8 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -20,11 +22,24 @@ import org.HdrHistogram.Histogram;
  *
  * <pre>
  * load --connect ADDR [--conns N] [--depth D] [--seconds S] [--warmup S] [--threads T]
- *      [--split-writes --requests N]
+ *      [--rate R] [--server-pid PID] [--split-writes --requests N]
  * </pre>
  *
  * Prints one line, {@code ops=... ops_per_s=... p50_us=... p99_us=... p999_us=... errors=... total=...}
  * ({@code ops}: answers in the measured window; {@code total}: all, warm-up included), and exits 1 on any wrong answer or any connection the server closed.
+ *
+ * <p>{@code --rate R} paces the load instead of saturating it: R requests per
+ * second in all, spread evenly over the connections, each sent at its
+ * scheduled time whatever happened to the ones before it (up to D in flight
+ * per connection, default 1024; past that, requests wait and are sent late).
+ * Latency is then measured from each request's scheduled time, not from when
+ * it was sent, so a stalled server is charged for every request it delayed
+ * (coordinated omission corrected). The threads wait for the next scheduled
+ * send by polling, so the load generator keeps its own core busy.
+ *
+ * <p>{@code --server-pid PID} adds the server's CPU time over the measured
+ * window, read from {@code /proc/PID/stat}: {@code server_cpu_pct} (of one
+ * core) and {@code server_cpu_us_per_req}.
  *
  * <p>{@code --split-writes} is the teaching client's pattern: each request as
  * two 8-byte writes with Nagle's algorithm on, one at a time; with
@@ -42,6 +57,10 @@ final class Load {
     private int threads = 1;
     private boolean splitWrites;
     private long requestLimit;
+    /** Requests per second in all, or 0: as fast as the server answers. */
+    private double rate;
+    private long serverPid;
+    private boolean depthGiven;
 
     private Load() {
     }
@@ -53,7 +72,7 @@ final class Load {
         } catch (IllegalArgumentException e) {
             System.err.println("load: " + e.getMessage());
             System.err.println("usage: load --connect ADDR [--conns N] [--depth D] [--seconds S] [--warmup S]"
-                    + " [--threads T] [--split-writes] [--requests N]");
+                    + " [--threads T] [--rate R] [--server-pid PID] [--split-writes] [--requests N]");
             return 2;
         }
         return load.run();
@@ -73,7 +92,17 @@ final class Load {
             switch (option) {
                 case "--connect" -> address = AdderAddress.parse(value);
                 case "--conns" -> conns = positive(option, value);
-                case "--depth" -> depth = positive(option, value);
+                case "--depth" -> {
+                    depth = positive(option, value);
+                    depthGiven = true;
+                }
+                case "--rate" -> {
+                    rate = Double.parseDouble(value);
+                    if (!(rate > 0)) {
+                        throw new IllegalArgumentException("--rate must be more than 0");
+                    }
+                }
+                case "--server-pid" -> serverPid = positive(option, value);
                 case "--seconds" -> seconds = Double.parseDouble(value);
                 case "--warmup" -> warmup = Double.parseDouble(value);
                 case "--threads" -> threads = positive(option, value);
@@ -86,6 +115,12 @@ final class Load {
         }
         if (splitWrites) {
             depth = 1;
+        }
+        if (rate > 0 && splitWrites) {
+            throw new IllegalArgumentException("--rate and --split-writes do not go together");
+        }
+        if (rate > 0 && !depthGiven) {
+            depth = 1024;
         }
         threads = Math.min(threads, conns);
     }
@@ -104,7 +139,10 @@ final class Load {
         final long y;
         final ByteBuffer out = ByteBuffer.allocateDirect(depth * Protocol.REQUEST_BYTES).order(Protocol.BYTE_ORDER);
         final ByteBuffer in = ByteBuffer.allocateDirect(READ_BUFFER_BYTES).order(Protocol.BYTE_ORDER);
+        /** When each request in flight was sent or, paced, scheduled. */
         final long[] sentAt = new long[depth];
+        /** Paced: when the next request is due. */
+        long nextDue;
         long sent;
         long received;
         SelectionKey key;
@@ -114,6 +152,10 @@ final class Load {
             this.channel = channel;
             this.y = y;
             out.flip();
+        }
+
+        boolean inFlightFull() {
+            return sent - received >= depth;
         }
     }
 
@@ -137,10 +179,18 @@ final class Load {
                 }
                 long now = System.nanoTime();
                 for (Conn conn : mine) {
-                    refill(conn, now);
+                    if (rate > 0) {
+                        sendDue(conn, now);
+                    } else {
+                        refill(conn, now);
+                    }
                 }
                 while (true) {
                     now = System.nanoTime();
+                    if (rate > 0 && !stopped) {
+                        waitPaced(selector, now);
+                        continue;
+                    }
                     if (!stopped && now - end >= 0) {
                         stopped = true;
                     }
@@ -163,6 +213,51 @@ final class Load {
                         // closing anyway
                     }
                 }
+            }
+        }
+
+        /**
+         * Paced: sends what is due, then waits for answers until the next
+         * send is due, blocking when that is far off and polling when near.
+         */
+        private void waitPaced(Selector selector, long now) throws IOException {
+            if (now - end >= 0) {
+                stopped = true;
+                return;
+            }
+            long next = end;
+            for (Conn conn : mine) {
+                if (conn.nextDue - now <= 0 && !conn.inFlightFull()) {
+                    sendDue(conn, now);
+                }
+                if (!conn.closed && !conn.inFlightFull() && conn.nextDue - next < 0) {
+                    next = conn.nextDue;
+                }
+            }
+            long waitMillis = TimeUnit.NANOSECONDS.toMillis(next - now) - 1;
+            if (waitMillis >= 1) {
+                selector.select(this::ready, waitMillis);
+            } else {
+                selector.selectNow(this::ready);
+            }
+        }
+
+        /** Paced: sends every request whose time has come, each stamped with that time. */
+        private void sendDue(Conn conn, long now) throws IOException {
+            if (conn.out.hasRemaining() || conn.closed) {
+                return;
+            }
+            ByteBuffer out = conn.out.clear();
+            while (conn.nextDue - now <= 0 && !conn.inFlightFull() && out.remaining() >= Protocol.REQUEST_BYTES) {
+                conn.sentAt[(int) (conn.sent % depth)] = conn.nextDue;
+                Protocol.encodeRequest(out, conn.sent, conn.y);
+                conn.sent++;
+                conn.nextDue += interval;
+            }
+            out.flip();
+            conn.channel.write(out);
+            if (out.hasRemaining()) {
+                conn.key.interestOps(SelectionKey.OP_READ | SelectionKey.OP_WRITE);
             }
         }
 
@@ -219,7 +314,7 @@ final class Load {
                 totalAnswers++;
             }
             in.compact();
-            if (!stopped) {
+            if (!stopped && rate == 0) {
                 refill(conn, now);
             }
         }
@@ -270,6 +365,9 @@ final class Load {
         }
     }
 
+    /** Paced: the time between two requests on one connection. */
+    private long interval;
+
     private int run() throws Exception {
         List<Worker> workers = new ArrayList<>();
         for (int t = 0; t < threads; t++) {
@@ -289,6 +387,16 @@ final class Load {
         long start = System.nanoTime();
         long warmupEnd = requestLimit > 0 ? start : start + (long) (warmup * 1e9);
         long end = requestLimit > 0 ? Long.MAX_VALUE / 2 + start : warmupEnd + (long) (seconds * 1e9);
+        if (rate > 0) {
+            // connection c's requests are due at start + (c + k * conns) / rate seconds: R per second in all, evenly
+            interval = Math.round(1e9 * conns / rate);
+            for (int t = 0; t < threads; t++) {
+                List<Conn> mine = workers.get(t).mine;
+                for (int i = 0; i < mine.size(); i++) {
+                    mine.get(i).nextDue = start + Math.round(1e9 * (i * threads + t) / rate);
+                }
+            }
+        }
         List<Thread> running = new ArrayList<>();
         for (int t = 0; t < threads; t++) {
             Worker worker = workers.get(t);
@@ -297,6 +405,14 @@ final class Load {
             Thread thread = new Thread(worker, "load-" + t);
             thread.start();
             running.add(thread);
+        }
+        String serverCpu = "";
+        if (serverPid > 0) {
+            sleepUntil(warmupEnd);
+            long before = cpuTicks(serverPid);
+            sleepUntil(end);
+            long ticks = cpuTicks(serverPid) - before;
+            serverCpu = String.valueOf(ticks);
         }
         for (Thread thread : running) {
             thread.join();
@@ -320,14 +436,37 @@ final class Load {
             }
         }
         double window = (measuredEnd - warmupEnd) / 1e9;
-        System.out.printf("ops=%d ops_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%d total=%d%s%n",
+        if (!serverCpu.isEmpty()) {
+            double cpuSeconds = Long.parseLong(serverCpu) / (double) CLOCK_TICKS_PER_SECOND;
+            serverCpu = String.format(" server_cpu_pct=%.1f server_cpu_us_per_req=%.2f",
+                    100 * cpuSeconds / window, ops == 0 ? 0 : cpuSeconds * 1e6 / ops);
+        }
+        System.out.printf("ops=%d ops_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%d total=%d%s%s%n",
                 ops, ops / window, latency.getValueAtPercentile(50) / 1e3, latency.getValueAtPercentile(99) / 1e3,
                 latency.getValueAtPercentile(99.9) / 1e3, errors, total,
-                requestLimit > 0 ? String.format(" seconds=%.3f", window) : "");
+                requestLimit > 0 ? String.format(" seconds=%.3f", window) : "", serverCpu);
         if (errors > 0) {
             System.err.println("load: " + errors + " errors; the first: " + firstError);
             return 1;
         }
         return 0;
+    }
+
+    /** The kernel's clock tick for /proc times: 100 on every Linux this runs on (getconf CLK_TCK). */
+    private static final int CLOCK_TICKS_PER_SECOND = 100;
+
+    /** utime + stime of a process, in clock ticks. */
+    private static long cpuTicks(long pid) throws IOException {
+        String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+        // the fields after the command name, which is in parentheses and may hold spaces
+        String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
+    }
+
+    private static void sleepUntil(long deadline) throws InterruptedException {
+        long left;
+        while ((left = deadline - System.nanoTime()) > 0) {
+            TimeUnit.NANOSECONDS.sleep(left);
+        }
     }
 }
