@@ -131,7 +131,11 @@ final class Connection {
             out.flip();
             send(out);
         }
-        if (decoder.pendingBytes() > 0) {
+        // Half a request is left: its sender may be holding the rest back until this part is
+        // acknowledged (Nagle's algorithm). An answer just written carries the acknowledgement;
+        // without one, the kernel would delay it up to 40 ms, so ask for it now. Under pipelined
+        // load most reads end mid-request but carry answers: no system call for those.
+        if (decoder.pendingBytes() > 0 && (answered == 0 || !pending.isEmpty())) {
             channel.acknowledgeAtOnce();
         }
         if (!readPaused && pending.size() >= serving.maxPendingOutput) {

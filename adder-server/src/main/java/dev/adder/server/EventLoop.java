@@ -1,6 +1,7 @@
 package dev.adder.server;
 
 import dev.adder.core.AdderAddress;
+import dev.adder.core.HumanDuration;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.StandardSocketOptions;
@@ -65,13 +66,8 @@ final class EventLoop implements Runnable {
     private long lastRefusalWarning = now - WARNING_INTERVAL_NANOS;
     private long lastAcceptFailureWarning = now - WARNING_INTERVAL_NANOS;
     private int earlyWakeups;
-    /**
-     * After a turn that found work, the loop polls without sleeping until
-     * this time: a blocked thread's wake-up costs more, in latency and in
-     * CPU, than a few non-blocking polls when requests keep coming.
-     */
-    private long pollUntil = now;
-    private final long busyPollNanos;
+    /** Whether to poll without sleeping after a turn with work, learnt from the loop's recent turns. */
+    private final BusyPoll busyPoll;
 
     private EventLoop(ServerConfig config, Selector selector, List<Listener> listeners) {
         this.config = config;
@@ -79,7 +75,7 @@ final class EventLoop implements Runnable {
         this.listeners = listeners.toArray(Listener[]::new);
         this.addresses = listeners.stream().map(l -> l.address).toList();
         this.thread = new Thread(this, config.threadName());
-        this.busyPollNanos = config.busyPoll().toNanos();
+        this.busyPoll = new BusyPoll(config.busyPoll().toNanos(), stats);
         this.serving = new Serving(config.maxPendingOutput(), config.maxPendingOutputTotal(), stats, () -> now);
         for (Listener listener : this.listeners) {
             listener.resume = timers.create(() -> listener.interest(SelectionKey.OP_ACCEPT));
@@ -184,12 +180,12 @@ final class EventLoop implements Runnable {
                     break;
                 }
                 long before = now;
-                boolean polling = now - pollUntil < 0;
+                boolean polling = busyPoll.poll(now);
                 long timeoutMillis = polling ? 0 : selectTimeoutMillis();
                 int ready = polling ? selector.selectNow(onReady) : selector.select(onReady, timeoutMillis);
                 now = System.nanoTime();
                 if (ready > 0) {
-                    pollUntil = now + busyPollNanos;
+                    busyPoll.foundWork(polling, now);
                 }
                 if (Thread.interrupted()) {
                     log.info("adder event loop thread was interrupted; stopping");
@@ -387,7 +383,7 @@ final class EventLoop implements Runnable {
         forEachConnection(Connection::beginDrain);
         timers.schedule(drainCheck, now);
         log.debug("adder server stopping: {} connections draining for at most {}",
-                stats.openConnections.get(), config.drainTimeout());
+                stats.openConnections.get(), HumanDuration.format(config.drainTimeout()));
     }
 
     private void closeDrainedConnections() {

@@ -52,6 +52,9 @@ final class LoopStats {
     /** The most answers held at once since the start. */
     final Counter peakPendingOutput = new Counter();
     final Counter selectorRebuilds = new Counter();
+    /** Spins begun after a turn with work (see {@link BusyPoll}), and those that found work. */
+    final Counter spins = new Counter();
+    final Counter spinsPaid = new Counter();
 
     ServerStats snapshot() {
         return new ServerStats(openConnections.get(), accepted.get(), refused.get(), requests.get(),

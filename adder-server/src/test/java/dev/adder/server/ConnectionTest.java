@@ -62,6 +62,33 @@ class ConnectionTest {
     }
 
     @Test
+    void halfARequestWithNoAnswerToCarryTheAcknowledgementAsksForItAtOnce() {
+        MemoryChannel channel = new MemoryChannel();
+        Connection connection = open(channel, serving(1 << 20, 1 << 30));
+        byte[] three = requests(0, 3);
+        // the teaching client: x, then y; nothing to answer after x, so x is acknowledged at once
+        channel.feed(java.util.Arrays.copyOf(three, 8));
+        connection.onReady(READ);
+        assertEquals(1, channel.acknowledgements);
+        channel.feed(java.util.Arrays.copyOfRange(three, 8, 16));
+        connection.onReady(READ);
+        assertEquals(1, channel.acknowledgements, "a whole request: its answer acknowledges it");
+        // pipelined: a complete request and half of the next; the answer written carries the acknowledgement
+        channel.feed(java.util.Arrays.copyOfRange(three, 16, 40));
+        connection.onReady(READ);
+        assertEquals(2, channel.answers().length);
+        assertEquals(1, channel.acknowledgements, "no system call when an answer went out");
+        // the same, but the client reads nothing: the answer is held, so nothing carries the acknowledgement
+        channel.allowance = 0;
+        byte[] more = requests(3, 2);
+        channel.feed(java.util.Arrays.copyOfRange(three, 40, 48));
+        channel.feed(java.util.Arrays.copyOf(more, 24));
+        connection.onReady(READ);
+        connection.onReady(READ);
+        assertEquals(2, channel.acknowledgements);
+    }
+
+    @Test
     void readingPausesAtTheLimitOfHeldAnswersAndResumesAtHalf() {
         MemoryChannel channel = new MemoryChannel();
         Connection connection = open(channel, serving(1024, 1 << 30));

@@ -41,7 +41,7 @@ class EmbedderLoggingTest {
             assertEquals(2, info.size(), info.toString());
             assertTrue(info.get(0).startsWith("adder server started on [unix:" + dir.resolve("adder.sock")
                     + "]; max connections 10000, idle timeout off,"), info.get(0));
-            assertTrue(info.get(0).endsWith("drain timeout 5s, busy poll 50us"), info.get(0));
+            assertTrue(info.get(0).endsWith("drain timeout 5s, busy poll 25us"), info.get(0));
             assertEquals("adder server stopped: 1 request answered for 1 connection (0 refused); 16 bytes in, 8 bytes out",
                     info.get(1));
         } finally {

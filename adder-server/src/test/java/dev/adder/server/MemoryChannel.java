@@ -17,6 +17,8 @@ final class MemoryChannel implements ConnectionChannel {
     int interest = SelectionKey.OP_READ;
     boolean outputShut;
     boolean closed;
+    /** Times the connection asked for an immediate acknowledgement (TCP_QUICKACK). */
+    int acknowledgements;
 
     void feed(byte[] bytes) {
         input.add(bytes);
@@ -88,6 +90,7 @@ final class MemoryChannel implements ConnectionChannel {
 
     @Override
     public void acknowledgeAtOnce() {
+        acknowledgements++;
     }
 
     /** Answers taken so far, decoded. */

@@ -39,8 +39,8 @@ final class DaemonOptions {
             "  --drain-timeout DURATION    on stop, longest wait for answers to reach clients",
             "                              (0 to " + HumanDuration.format(AdderServer.MAX_DRAIN_TIMEOUT) + ", default "
                     + HumanDuration.format(AdderServer.DEFAULT_DRAIN_TIMEOUT) + ")",
-            "  --busy-poll DURATION        after serving, poll this long before sleeping:",
-            "                              lower latency under load; 0 always sleeps",
+            "  --busy-poll DURATION        after serving, poll up to this long before sleeping,",
+            "                              while such polls keep finding work; 0 never polls",
             "                              (0 to " + HumanDuration.format(AdderServer.MAX_BUSY_POLL) + ", default "
                     + HumanDuration.format(AdderServer.DEFAULT_BUSY_POLL) + ")",
             "  --socket-mode MODE          permissions of Unix socket files, octal (660 or 0660)",
