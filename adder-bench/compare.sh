@@ -82,6 +82,7 @@ shape_args() {
     paced5k) echo "--conns 1 --rate 5000" ;;
     paced10k) echo "--conns 1 --rate 10000" ;;
     paced20k) echo "--conns 1 --rate 20000" ;;
+    paced5m) echo "--conns 4 --depth 4096 --rate 5000000" ;;
     *) echo "compare.sh: unknown shape $1" >&2; exit 2 ;;
   esac
 }

@@ -1,13 +1,21 @@
 /** The adder server: an embeddable single-threaded Selector loop, and its daemon. */
+// the Prometheus client's jars are automatic modules (they name themselves in their manifests)
+@SuppressWarnings("requires-automatic")
 module dev.adder.server {
     requires transitive dev.adder.core;
-    requires java.management;
+    // AdderServer.jmxName() returns a javax.management.ObjectName
+    requires transitive java.management;
     // TCP_QUICKACK, to acknowledge half a request at once (see SocketConnectionChannel)
     requires jdk.net;
     requires org.slf4j;
     // the daemon's logging backend: in its executable jar only, never required of embedders
     requires static ch.qos.logback.classic;
     requires static ch.qos.logback.core;
+    // the daemon's /metrics (--metrics): in its executable jar only, never required of embedders
+    requires static io.prometheus.metrics.core;
+    requires static io.prometheus.metrics.model;
+    requires static io.prometheus.metrics.exporter.httpserver;
+    requires static io.prometheus.metrics.instrumentation.jvm;
 
     exports dev.adder.server;
 }

@@ -12,9 +12,9 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicInteger;
+import javax.management.InstanceAlreadyExistsException;
 import javax.management.JMException;
-import javax.management.MBeanServer;
+import javax.management.MalformedObjectNameException;
 import javax.management.ObjectName;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
 public final class AdderServer implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(AdderServer.class);
-    private static final AtomicInteger SERVERS = new AtomicInteger();
+    /** The JMX name the statistics are registered under unless {@link Builder#jmxName} says otherwise. */
+    public static final String DEFAULT_JMX_NAME = "dev.adder:type=AdderServer";
 
     /** Default maximum number of open connections. */
     public static final int DEFAULT_MAX_CONNECTIONS = 10_000;
@@ -53,6 +54,8 @@ public final class AdderServer implements AutoCloseable {
     public static final Duration DEFAULT_BUSY_POLL = Duration.ofNanos(25_000);
     /** Default time {@link #close()} lets connections flush their answers. */
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(5);
+    /** Default length of a loop turn that logs a warning: see {@link Builder#slowTurnWarning}. */
+    public static final Duration DEFAULT_SLOW_TURN_WARNING = Duration.ofMillis(100);
 
     /** Largest {@link Builder#maxConnections}: far more than one loop serves well. */
     public static final int MAX_MAX_CONNECTIONS = 1_000_000;
@@ -70,6 +73,10 @@ public final class AdderServer implements AutoCloseable {
     public static final Duration MAX_IDLE_TIMEOUT = Duration.ofDays(30);
     /** Longest drain timeout: 1 hour. */
     public static final Duration MAX_DRAIN_TIMEOUT = Duration.ofHours(1);
+    /** Shortest {@link Builder#slowTurnWarning} other than zero (never). */
+    public static final Duration MIN_SLOW_TURN_WARNING = Duration.ofMillis(1);
+    /** Longest {@link Builder#slowTurnWarning}: 1 hour. */
+    public static final Duration MAX_SLOW_TURN_WARNING = Duration.ofHours(1);
     /**
      * Longest busy-poll window: 1 ms. A window longer than a wake-up costs
      * (tens of microseconds) buys nothing more and burns a core after each burst.
@@ -211,7 +218,7 @@ public final class AdderServer implements AutoCloseable {
      */
     public ServerStats stats() {
         EventLoop current = currentLoop();
-        return current == null ? new ServerStats(0, 0, 0, 0, 0, 0, 0) : current.stats();
+        return current == null ? ServerStats.NONE : current.stats();
     }
 
     /** The loop, for tests in this package; null before {@link #start()}. */
@@ -221,15 +228,28 @@ public final class AdderServer implements AutoCloseable {
         }
     }
 
+    /**
+     * The JMX name the statistics are registered under while the server runs,
+     * if they are: see {@link Builder#registerMBean} and {@link Builder#jmxName}.
+     *
+     * @return the name, or empty if not registered (not asked for, not running, or the name was taken)
+     */
+    public Optional<ObjectName> jmxName() {
+        synchronized (lifecycle) {
+            return Optional.ofNullable(mbeanName);
+        }
+    }
+
     private void registerMBean() {
+        ObjectName name = config.jmxName();
         try {
-            MBeanServer platform = ManagementFactory.getPlatformMBeanServer();
-            ObjectName name = new ObjectName("dev.adder:type=AdderServer,name="
-                    + ObjectName.quote(SERVERS.incrementAndGet() + " " + loop.addresses()));
-            platform.registerMBean(new Statistics(loop), name);
+            ManagementFactory.getPlatformMBeanServer().registerMBean(new Statistics(loop), name);
             mbeanName = name;
+        } catch (InstanceAlreadyExistsException e) {
+            log.warn("could not register the adder server's statistics in JMX: the name {} is taken (by another"
+                    + " server in this JVM?); give each server its own with jmxName", name);
         } catch (JMException | RuntimeException e) {
-            log.warn("could not register the JMX MBean of the adder server: {}", e.toString());
+            log.warn("could not register the adder server's statistics in JMX as {}: {}", name, e.toString());
         }
     }
 
@@ -297,6 +317,21 @@ public final class AdderServer implements AutoCloseable {
         public long getPendingOutputBytes() {
             return loop.stats().pendingOutput();
         }
+
+        @Override
+        public long getLoopBusyNanos() {
+            return loop.stats().busyNanos();
+        }
+
+        @Override
+        public double getLoopBusyShare() {
+            return loop.stats().busyShare();
+        }
+
+        @Override
+        public double getLoopLongestTurnMillis() {
+            return loop.stats().longestTurnNanos() / 1e6;
+        }
     }
 
     /** Settings of a server; every one has a default but the listen addresses. */
@@ -307,9 +342,11 @@ public final class AdderServer implements AutoCloseable {
         private long maxPendingOutputTotal = defaultMaxPendingOutputTotal();
         private Duration idleTimeout = DEFAULT_IDLE_TIMEOUT;
         private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
+        private Duration slowTurnWarning = DEFAULT_SLOW_TURN_WARNING;
         private Duration busyPoll = DEFAULT_BUSY_POLL;
         private Set<PosixFilePermission> unixSocketPermissions;
         private boolean registerMBean;
+        private ObjectName jmxName;
         private String threadName = "adder-loop";
 
         private Builder() {
@@ -438,6 +475,22 @@ public final class AdderServer implements AutoCloseable {
         }
 
         /**
+         * A loop turn (its work between two waits) at least this long logs a
+         * warning, at most one line every five seconds (default 100 ms; zero:
+         * never). Such a turn is a GC pause or a slow task, and every
+         * connection of the loop waited through it. {@link #stats()} gives
+         * the longest recent turn whatever this setting.
+         *
+         * @param slowTurnWarning zero, or from 1 ms to 1 hour
+         * @return this builder
+         */
+        public Builder slowTurnWarning(Duration slowTurnWarning) {
+            this.slowTurnWarning = inRange("slowTurnWarning", slowTurnWarning, MIN_SLOW_TURN_WARNING,
+                    MAX_SLOW_TURN_WARNING);
+            return this;
+        }
+
+        /**
          * Permissions of the Unix socket files, applied before any client can
          * connect (for example {@code PosixFilePermissions.fromString("rw-------")}).
          * By default the process's umask decides.
@@ -451,13 +504,42 @@ public final class AdderServer implements AutoCloseable {
         }
 
         /**
-         * Registers the statistics as a JMX MBean while the server runs (default off).
+         * Registers the statistics as a JMX MBean while the server runs (default
+         * off), under {@value #DEFAULT_JMX_NAME} unless {@link #jmxName} gives
+         * another name. A name another MBean holds is not taken over: the
+         * server runs without and logs a warning.
          *
          * @param registerMBean whether to register it
          * @return this builder
          */
         public Builder registerMBean(boolean registerMBean) {
             this.registerMBean = registerMBean;
+            return this;
+        }
+
+        /**
+         * The JMX name of the statistics (default {@value #DEFAULT_JMX_NAME}),
+         * the same at every start, so that monitoring rules can name it; give
+         * each server of one JVM its own, for example
+         * {@code dev.adder:type=AdderServer,name=orders}. Registration itself
+         * is {@link #registerMBean}'s.
+         *
+         * @param jmxName a JMX object name, such as {@code dev.adder:type=AdderServer,name=orders}
+         * @return this builder
+         * @throws IllegalArgumentException if it is not a valid object name, or a pattern
+         */
+        public Builder jmxName(String jmxName) {
+            Objects.requireNonNull(jmxName, "jmxName");
+            try {
+                ObjectName name = new ObjectName(jmxName);
+                if (name.isPattern()) {
+                    throw new IllegalArgumentException("jmxName must name one MBean, not a pattern: " + jmxName);
+                }
+                this.jmxName = name;
+            } catch (MalformedObjectNameException e) {
+                throw new IllegalArgumentException("jmxName is not a JMX object name (domain:key=value,...): "
+                        + jmxName + " (" + e.getMessage() + ")", e);
+            }
             return this;
         }
 
@@ -482,7 +564,16 @@ public final class AdderServer implements AutoCloseable {
                 throw new IllegalStateException("no listen address: call listen(\"unix:PATH\") or listen(\"tcp:HOST:PORT\")");
             }
             return new AdderServer(new ServerConfig(List.copyOf(listen), maxConnections, maxPendingOutput,
-                    maxPendingOutputTotal, idleTimeout, drainTimeout, busyPoll, unixSocketPermissions, registerMBean, threadName));
+                    maxPendingOutputTotal, idleTimeout, drainTimeout, busyPoll, slowTurnWarning, unixSocketPermissions, registerMBean,
+                    jmxName == null ? defaultJmxName() : jmxName, threadName));
+        }
+
+        private static ObjectName defaultJmxName() {
+            try {
+                return new ObjectName(DEFAULT_JMX_NAME);
+            } catch (MalformedObjectNameException e) {
+                throw new AssertionError(e);
+            }
         }
 
         /** Zero, or from {@code min} to {@code max}. */

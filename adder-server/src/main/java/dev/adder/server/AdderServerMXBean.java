@@ -34,4 +34,13 @@ public interface AdderServerMXBean {
 
     /** {@return the bytes of answers waiting now for clients that read slowly} */
     long getPendingOutputBytes();
+
+    /** {@return time the event loop has spent working rather than waiting since the start, in nanoseconds} */
+    long getLoopBusyNanos();
+
+    /** {@return the share of the last full 10-second window the event loop spent working, from 0 to 1} */
+    double getLoopBusyShare();
+
+    /** {@return the longest the event loop worked between two waits over the last 10 to 20 seconds, in milliseconds} */
+    double getLoopLongestTurnMillis();
 }

@@ -68,6 +68,13 @@ final class EventLoop implements Runnable {
     private int earlyWakeups;
     /** Whether to poll without sleeping after a turn with work, learnt from the loop's recent turns. */
     private final BusyPoll busyPoll;
+    private final LoopHealth health;
+    private final Timers.Timer healthTick = timers.create(this::tickHealth);
+    /** When the current turn's work began: the end of the last wait. */
+    private long workStart = now;
+    /** When this turn's first ready channel was seen; valid once {@link #sawReady}. */
+    private long readyAt;
+    private boolean sawReady;
 
     private EventLoop(ServerConfig config, Selector selector, List<Listener> listeners) {
         this.config = config;
@@ -76,6 +83,7 @@ final class EventLoop implements Runnable {
         this.addresses = listeners.stream().map(l -> l.address).toList();
         this.thread = new Thread(this, config.threadName());
         this.busyPoll = new BusyPoll(config.busyPoll().toNanos(), stats);
+        this.health = new LoopHealth(stats, config.slowTurnWarning(), now);
         this.serving = new Serving(config.maxPendingOutput(), config.maxPendingOutputTotal(), stats, () -> now);
         for (Listener listener : this.listeners) {
             listener.resume = timers.create(() -> listener.interest(SelectionKey.OP_ACCEPT));
@@ -174,6 +182,7 @@ final class EventLoop implements Runnable {
             if (!config.idleTimeout().isZero()) {
                 timers.schedule(idleScan, now + idleScanInterval());
             }
+            timers.schedule(healthTick, now + LoopHealth.WINDOW_NANOS);
             while (true) {
                 boolean ranTasks = runTasks();
                 if (stopping && stats.openConnections.get() == 0) {
@@ -182,8 +191,12 @@ final class EventLoop implements Runnable {
                 long before = now;
                 boolean polling = busyPoll.poll(now);
                 long timeoutMillis = polling ? 0 : selectTimeoutMillis();
+                long waitStart = System.nanoTime();
+                health.worked(waitStart - workStart, waitStart);
+                sawReady = false;
                 int ready = polling ? selector.selectNow(onReady) : selector.select(onReady, timeoutMillis);
                 now = System.nanoTime();
+                workStart = sawReady ? readyAt : now;
                 if (ready > 0) {
                     busyPoll.foundWork(polling, now);
                 }
@@ -275,6 +288,10 @@ final class EventLoop implements Runnable {
     }
 
     private void onReady(SelectionKey key) {
+        if (!sawReady) {
+            sawReady = true;
+            readyAt = System.nanoTime();
+        }
         if (key.attachment() instanceof SocketConnectionChannel channel) {
             channel.connection.onReady(key.readyOps());
         } else {
@@ -340,6 +357,11 @@ final class EventLoop implements Runnable {
         if (listener.interest(0)) {
             timers.schedule(listener.resume, now + ACCEPT_BACKOFF_NANOS);
         }
+    }
+
+    private void tickHealth() {
+        health.tick(now);
+        timers.schedule(healthTick, now + LoopHealth.WINDOW_NANOS);
     }
 
     private void closeIdleConnections() {

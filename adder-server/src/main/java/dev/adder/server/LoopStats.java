@@ -55,9 +55,15 @@ final class LoopStats {
     /** Spins begun after a turn with work (see {@link BusyPoll}), and those that found work. */
     final Counter spins = new Counter();
     final Counter spinsPaid = new Counter();
+    /** Time spent working since the start, and the share of the last window spent so, in 1/10,000 (see {@link LoopHealth}). */
+    final Counter busyNanos = new Counter();
+    final Counter busyPermyriad = new Counter();
+    /** The longest turn of the current and the last window. */
+    final Counter longestTurnNanos = new Counter();
 
     ServerStats snapshot() {
         return new ServerStats(openConnections.get(), accepted.get(), refused.get(), requests.get(),
-                bytesRead.get(), bytesWritten.get(), pendingOutput.get());
+                bytesRead.get(), bytesWritten.get(), pendingOutput.get(), busyNanos.get(), busyPermyriad.get() / 10_000.0,
+                longestTurnNanos.get());
     }
 }

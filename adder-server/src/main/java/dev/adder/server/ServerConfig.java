@@ -5,6 +5,7 @@ import java.nio.file.attribute.PosixFilePermission;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
+import javax.management.ObjectName;
 
 /** The settings of one server, fixed once built. */
 record ServerConfig(
@@ -15,7 +16,9 @@ record ServerConfig(
         Duration idleTimeout,
         Duration drainTimeout,
         Duration busyPoll,
+        Duration slowTurnWarning,
         Set<PosixFilePermission> unixSocketPermissions,
         boolean registerMBean,
+        ObjectName jmxName,
         String threadName) {
 }

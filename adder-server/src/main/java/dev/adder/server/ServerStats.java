@@ -11,9 +11,19 @@ package dev.adder.server;
  * @param bytesRead       bytes read from clients
  * @param bytesWritten    bytes written to clients
  * @param pendingOutput   bytes of answers waiting now for clients that read slowly
+ * @param busyNanos       time the event loop has spent working (serving, running tasks and timers) rather
+ *                        than waiting for work, since the start: its rate is the share of a core the loop uses
+ * @param busyShare       the share of the last full 10-second window the loop spent working, from 0 to 1:
+ *                        near 1, the loop is saturated and more work waits
+ * @param longestTurnNanos the longest the loop worked between two waits, over the last 10 to 20 seconds:
+ *                        how long one slow moment (a GC pause, a slow task) kept every connection waiting
  */
 public record ServerStats(long openConnections, long accepted, long refused, long requests,
-        long bytesRead, long bytesWritten, long pendingOutput) {
+        long bytesRead, long bytesWritten, long pendingOutput, long busyNanos, double busyShare,
+        long longestTurnNanos) {
+
+    /** Every figure zero: a server not yet started. */
+    static final ServerStats NONE = new ServerStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
     /**
      * The totals in one line, as the server logs them when it stops: for

@@ -8,18 +8,27 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.HttpURLConnection;
+import java.net.URI;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -128,8 +137,34 @@ class DaemonIT {
     void withNoArgumentsItServesAdderSockInTheWorkingDirectory() throws Exception {
         start();
         List<AdderAddress> addresses = awaitListening();
-        assertEquals(List.of(AdderAddress.parse("unix:adder.sock")), addresses);
-        assertEquals(17, teachingClient(AdderAddress.unix(dir.resolve("adder.sock"))));
+        // the start line gives the socket file's absolute path, the mode it got, the JMX name and the pid
+        Path socket = dir.toRealPath().resolve("adder.sock");
+        assertEquals(List.of(AdderAddress.unix(socket)), addresses);
+        assertEquals(17, teachingClient(AdderAddress.unix(socket)));
+        String startLine = findStartLine();
+        int bits = 0;
+        for (PosixFilePermission permission : Files.getPosixFilePermissions(socket, LinkOption.NOFOLLOW_LINKS)) {
+            bits |= 0400 >> permission.ordinal();
+        }
+        String mode = String.format("0%03o", bits);
+        assertTrue(startLine.contains("; socket mode " + mode + "; "), startLine);
+        assertTrue(startLine.contains("; JMX dev.adder:type=AdderServer; metrics off; pid " + process.pid() + ", Java "), startLine);
+    }
+
+    @Test
+    void theStartLineSaysTheModeGivenAndTheJmxNameChosenOrThatJmxIsOff() throws Exception {
+        start("--listen", "unix:adder.sock", "--socket-mode", "0660", "--jmx-name", "dev.adder:type=AdderServer,name=orders");
+        awaitListening();
+        String startLine = findStartLine();
+        assertTrue(startLine.contains("; socket mode 0660; "), startLine);
+        assertTrue(startLine.contains("; JMX dev.adder:type=AdderServer,name=orders; "), startLine);
+        process.destroy();
+        assertEquals(0, awaitExit());
+        start("--listen", "tcp:127.0.0.1:0", "--no-jmx");
+        awaitListening();
+        startLine = findStartLine();
+        assertFalse(startLine.contains("socket mode"), startLine);
+        assertTrue(startLine.contains("; JMX off; "), startLine);
     }
 
     @Test
@@ -145,6 +180,90 @@ class DaemonIT {
         String startLine = findStartLine();
         assertTrue(startLine.contains("max connections 10000"), startLine);
         assertTrue(startLine.contains("Java " + Runtime.version().feature()), startLine);
+    }
+
+    @Test
+    void servesPrometheusMetricsThatMoveAsRequestsAreAnswered() throws Exception {
+        start("--listen", "unix:adder.sock", "--metrics", "tcp:127.0.0.1:0");
+        AdderAddress unix = awaitListening().get(0);
+        int port = metricsPort();
+        AtomicLong answered = new AtomicLong();
+        AtomicBoolean stop = new AtomicBoolean();
+        Thread caller = new Thread(() -> {
+            try (RawClient client = RawClient.connect(unix)) {
+                for (long i = 0; !stop.get(); i++) {
+                    if (client.add(i, -1) != i - 1) {
+                        throw new AssertionError("wrong answer for " + i);
+                    }
+                    answered.incrementAndGet();
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        caller.start();
+        try {
+            await().until(() -> answered.get() >= 100);
+            double first = metric(scrape(port), "adder_requests_total");
+            assertTrue(first >= 100, "requests counted: " + first);
+            await().until(() -> metric(scrape(port), "adder_requests_total") >= first + 100);
+        } finally {
+            stop.set(true);
+            caller.join();
+        }
+        long total = answered.get();
+        await().until(() -> metric(scrape(port), "adder_requests_total") == total);
+        String text = scrape(port);
+        assertEquals(total * Protocol.REQUEST_BYTES, metric(text, "adder_read_bytes_total"));
+        assertEquals(total * Protocol.RESPONSE_BYTES, metric(text, "adder_written_bytes_total"));
+        assertEquals(1, metric(text, "adder_connections_accepted_total"));
+        assertEquals(1, metric(text, "adder_loop_running"));
+        assertTrue(metric(text, "adder_loop_busy_seconds_total") > 0, text);
+        assertTrue(text.contains("\njvm_memory_used_bytes{"), "the JVM's metrics too");
+        process.destroy();
+        assertEquals(0, awaitExit());
+    }
+
+    @Test
+    void theMetricsPassPromtoolsCheck() throws Exception {
+        Optional<Path> promtool = Stream.of(System.getenv("PATH").split(":")).map(d -> Path.of(d, "promtool"))
+                .filter(Files::isExecutable).findFirst();
+        Assumptions.assumeTrue(promtool.isPresent(),
+                "promtool is not installed (Debian: apt-get install prometheus): the format check was skipped");
+        start("--listen", "tcp:127.0.0.1:0", "--metrics", "tcp:127.0.0.1:0");
+        teachingClient(awaitListening().get(0));
+        String text = scrape(metricsPort());
+        Process check = new ProcessBuilder(promtool.get().toString(), "check", "metrics").redirectErrorStream(true).start();
+        try (var in = check.getOutputStream()) {
+            in.write(text.getBytes(StandardCharsets.UTF_8));
+        }
+        String verdict = new String(check.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, check.waitFor(), verdict + "\n" + text);
+    }
+
+    /** The port of "metrics http://127.0.0.1:PORT/metrics" in the start line. */
+    private int metricsPort() throws IOException {
+        Matcher m = Pattern.compile("metrics http://127\\.0\\.0\\.1:(\\d+)/metrics").matcher(findStartLine());
+        assertTrue(m.find(), findStartLine());
+        return Integer.parseInt(m.group(1));
+    }
+
+    private static String scrape(int port) throws IOException {
+        HttpURLConnection http = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + "/metrics").toURL()
+                .openConnection();
+        try (var in = http.getInputStream()) {
+            assertEquals(200, http.getResponseCode());
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } finally {
+            http.disconnect();
+        }
+    }
+
+    /** The value of an unlabelled sample in the text format. */
+    private static double metric(String text, String name) {
+        Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + " (\\S+)$").matcher(text);
+        assertTrue(m.find(), name + " in\n" + text);
+        return Double.parseDouble(m.group(1));
     }
 
     private String findStartLine() throws IOException {
@@ -275,7 +394,7 @@ class DaemonIT {
         String help = String.join("\n", stdout());
         assertTrue(help.startsWith("Usage: "), help);
         for (String option : List.of("--listen", "--max-connections", "--idle-timeout", "--max-pending-output",
-                "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--socket-mode", "--no-jmx", "--help", "--version")) {
+                "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--slow-turn-warning", "--socket-mode", "--jmx-name", "--no-jmx", "--help", "--version")) {
             assertTrue(help.contains(option), option + " is missing from --help");
         }
         start("--version");

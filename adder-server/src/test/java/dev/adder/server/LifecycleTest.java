@@ -17,6 +17,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -227,9 +228,10 @@ class LifecycleTest {
                 assertEquals(17, client.add(7, 10));
                 assertEquals(3, client.add(1, 2));
             }
-            Set<ObjectName> names = platform.queryNames(pattern, null);
-            assertEquals(1, names.size());
-            ObjectName name = names.iterator().next();
+            // the name the README documents, the same at every start
+            ObjectName name = new ObjectName("dev.adder:type=AdderServer");
+            assertEquals(Set.of(name), platform.queryNames(pattern, null));
+            assertEquals(Optional.of(name), server.jmxName());
             // the loop counts bytes written just after the write, so a client may read its answer first
             await().until(() -> platform.getAttribute(name, "BytesWritten").equals(16L));
             assertEquals(2L, platform.getAttribute(name, "Requests"));
@@ -238,6 +240,42 @@ class LifecycleTest {
             assertEquals(true, platform.getAttribute(name, "Running"));
         }
         assertTrue(platform.queryNames(pattern, null).isEmpty());
+    }
+
+    @Test
+    void eachServerOfAJvmCanHaveItsOwnJmxNameAndATakenNameIsNotTakenOver() throws Exception {
+        MBeanServer platform = ManagementFactory.getPlatformMBeanServer();
+        ObjectName orders = new ObjectName("dev.adder:type=AdderServer,name=orders");
+        try (AdderServer first = AdderServer.builder().listen("tcp:127.0.0.1:0").registerMBean(true).build();
+                AdderServer second = AdderServer.builder().listen("tcp:127.0.0.1:0").registerMBean(true)
+                        .jmxName("dev.adder:type=AdderServer,name=orders").build()) {
+            first.start();
+            second.start();
+            assertEquals(Optional.of(orders), second.jmxName());
+            assertEquals(Optional.of(new ObjectName(AdderServer.DEFAULT_JMX_NAME)), first.jmxName());
+            try (AdderServer third = AdderServer.builder().listen("tcp:127.0.0.1:0").registerMBean(true).build()) {
+                third.start();
+                assertEquals(Optional.empty(), third.jmxName(), "the default name was the first server's");
+                assertTrue(third.isRunning());
+            }
+            assertTrue(platform.isRegistered(new ObjectName(AdderServer.DEFAULT_JMX_NAME)),
+                    "closing the server without a name leaves the first one's");
+            try (RawClient client = RawClient.connect(second.addresses().get(0))) {
+                assertEquals(3, client.add(1, 2));
+            }
+            assertEquals(1L, platform.getAttribute(orders, "Requests"));
+        }
+        assertFalse(platform.isRegistered(orders));
+    }
+
+    @Test
+    void aJmxNameMustBeOneValidName() {
+        AdderServer.Builder builder = AdderServer.builder();
+        IllegalArgumentException malformed = assertThrows(IllegalArgumentException.class, () -> builder.jmxName("orders"));
+        assertTrue(malformed.getMessage().startsWith("jmxName is not a JMX object name (domain:key=value,...): orders"),
+                malformed.getMessage());
+        assertEquals("jmxName must name one MBean, not a pattern: dev.adder:*",
+                assertThrows(IllegalArgumentException.class, () -> builder.jmxName("dev.adder:*")).getMessage());
     }
 
     @Test
@@ -251,7 +289,8 @@ class LifecycleTest {
             }
             await().until(() -> server.stats().openConnections() == 0);
             ServerStats stats = server.stats();
-            assertEquals(new ServerStats(0, 1, 0, 10, 160, 80, 0), stats);
+            assertEquals(List.of(0L, 1L, 0L, 10L, 160L, 80L, 0L), List.of(stats.openConnections(), stats.accepted(),
+                    stats.refused(), stats.requests(), stats.bytesRead(), stats.bytesWritten(), stats.pendingOutput()));
         }
     }
 }

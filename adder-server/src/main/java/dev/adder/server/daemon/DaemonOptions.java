@@ -43,8 +43,17 @@ final class DaemonOptions {
             "                              while such polls keep finding work; 0 never polls",
             "                              (0 to " + HumanDuration.format(AdderServer.MAX_BUSY_POLL) + ", default "
                     + HumanDuration.format(AdderServer.DEFAULT_BUSY_POLL) + ")",
+            "  --slow-turn-warning DURATION",
+            "                              log a warning when one turn of the event loop works",
+            "                              this long (a GC pause, a slow task); 0 never does",
+            "                              (0, or 1ms to " + HumanDuration.format(AdderServer.MAX_SLOW_TURN_WARNING)
+                    + ", default " + HumanDuration.format(AdderServer.DEFAULT_SLOW_TURN_WARNING) + ")",
             "  --socket-mode MODE          permissions of Unix socket files, octal (660 or 0660)",
             "                              or symbolic (rw-rw----) (default: from the umask)",
+            "  --metrics tcp:HOST:PORT     serve /metrics in the Prometheus text format there",
+            "                              (off by default; port 0 picks a free port)",
+            "  --jmx-name NAME             the JMX name of the statistics, the same at every",
+            "                              start (default " + AdderServer.DEFAULT_JMX_NAME + ")",
             "  --no-jmx                    do not publish statistics as a JMX MBean",
             "  -h, --help                  print this help and exit",
             "  -V, --version               print the version and exit",
@@ -73,8 +82,11 @@ final class DaemonOptions {
     long maxPendingOutputTotal = AdderServer.defaultMaxPendingOutputTotal();
     Duration drainTimeout = AdderServer.DEFAULT_DRAIN_TIMEOUT;
     Duration busyPoll = AdderServer.DEFAULT_BUSY_POLL;
+    Duration slowTurnWarning = AdderServer.DEFAULT_SLOW_TURN_WARNING;
     Set<PosixFilePermission> socketMode;
     boolean jmx = true;
+    String jmxName = AdderServer.DEFAULT_JMX_NAME;
+    AdderAddress metrics;
     boolean help;
     boolean version;
 
@@ -97,7 +109,7 @@ final class DaemonOptions {
                 case "-V", "--version" -> options.version = true;
                 case "--no-jmx" -> options.jmx = false;
                 case "--listen", "--max-connections", "--idle-timeout", "--max-pending-output",
-                        "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--socket-mode" -> {
+                        "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--slow-turn-warning", "--socket-mode", "--jmx-name", "--metrics" -> {
                     String value = inlineValue;
                     if (value == null) {
                         if (i + 1 >= args.length) {
@@ -129,7 +141,19 @@ final class DaemonOptions {
                         AdderServer.MIN_MAX_PENDING_OUTPUT_TOTAL, AdderServer.MAX_MAX_PENDING_OUTPUT_TOTAL);
                 case "--drain-timeout" -> drainTimeout = duration(value, Duration.ZERO, AdderServer.MAX_DRAIN_TIMEOUT);
                 case "--busy-poll" -> busyPoll = duration(value, Duration.ZERO, AdderServer.MAX_BUSY_POLL);
+                case "--slow-turn-warning" -> slowTurnWarning = duration(value, AdderServer.MIN_SLOW_TURN_WARNING,
+                        AdderServer.MAX_SLOW_TURN_WARNING);
                 case "--socket-mode" -> socketMode = mode(value);
+                case "--metrics" -> {
+                    metrics = AdderAddress.parse(value);
+                    if (metrics.isUnix()) {
+                        throw new IllegalArgumentException("'" + value + "' is not a TCP address: tcp:HOST:PORT");
+                    }
+                }
+                case "--jmx-name" -> {
+                    AdderServer.builder().jmxName(value); // the builder's check, with its message
+                    jmxName = value;
+                }
                 default -> throw new IllegalStateException(name);
             }
         } catch (IllegalArgumentException e) {

@@ -1,12 +1,17 @@
 package dev.adder.server.daemon;
 
+import dev.adder.core.AdderAddress;
 import dev.adder.core.AdderVersion;
 import dev.adder.core.HumanDuration;
 import dev.adder.server.AdderServer;
 import dev.adder.server.ServerStats;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
@@ -28,6 +33,7 @@ public final class Main {
 
     private final CountDownLatch stopRequested = new CountDownLatch(1);
     private volatile int exitStatus;
+    private volatile MetricsEndpoint metrics;
 
     Main() {
     }
@@ -60,8 +66,10 @@ public final class Main {
                 .maxPendingOutputTotal(options.maxPendingOutputTotal)
                 .drainTimeout(options.drainTimeout)
                 .busyPoll(options.busyPoll)
+                .slowTurnWarning(options.slowTurnWarning)
                 .unixSocketPermissions(options.socketMode)
-                .registerMBean(options.jmx);
+                .registerMBean(options.jmx)
+                .jmxName(options.jmxName);
         options.listen.forEach(builder::listen);
         AdderServer server = builder.build();
         // Installed before binding: a signal at any moment from here on stops the server and removes what
@@ -76,14 +84,27 @@ public final class Main {
         } catch (IllegalStateException closedBySignal) {
             return 0; // the hook is stopping the daemon
         }
-        log.info("adder {} listening on {}; max connections {}, idle timeout {}, max pending output {} bytes"
-                        + " ({} in total), drain timeout {}, busy poll {}, socket mode {}; Java {}",
-                AdderVersion.current(), server.addresses().stream().map(Object::toString).collect(Collectors.joining(", ")),
+        if (options.metrics != null) {
+            try {
+                metrics = MetricsEndpoint.start(options.metrics, server);
+            } catch (IOException | RuntimeException e) {
+                err.println("adder-server: cannot serve metrics on " + options.metrics + ": " + e.getMessage());
+                exitStatus = 1;
+                return 1;
+            }
+        }
+        log.info("adder {} listening on {}; {}max connections {}, idle timeout {}, max pending output {} bytes"
+                        + " ({} in total), drain timeout {}, busy poll {}; {}; {}; pid {}, Java {}",
+                AdderVersion.current(), server.addresses().stream().map(Main::absolute).map(Object::toString)
+                        .collect(Collectors.joining(", ")),
+                socketMode(server.addresses()),
                 options.maxConnections, options.idleTimeout.isZero() ? "off" : HumanDuration.format(options.idleTimeout),
                 options.maxPendingOutput, options.maxPendingOutputTotal, HumanDuration.format(options.drainTimeout),
                 HumanDuration.format(options.busyPoll),
-                options.socketMode == null ? "from umask" : PosixFilePermissions.toString(options.socketMode),
-                Runtime.version());
+                server.jmxName().map(name -> "JMX " + name).orElse(options.jmx ? "JMX not registered (see above)" : "JMX off"),
+                metrics == null ? "metrics off" : "metrics http://" + (options.metrics.host().contains(":")
+                        ? "[" + options.metrics.host() + "]" : options.metrics.host()) + ":" + metrics.port() + "/metrics",
+                ProcessHandle.current().pid(), Runtime.version());
         if (serveUntilStopped(server)) {
             String cause = server.failure().map(Throwable::toString).orElse("no error recorded");
             err.println("adder-server: the event loop failed (" + cause + "); every connection was closed; exiting");
@@ -93,11 +114,44 @@ public final class Main {
         return 0;
     }
 
+    /** A Unix socket address with its path made absolute: where an operator finds the file. */
+    private static AdderAddress absolute(AdderAddress address) {
+        return address.isUnix() ? AdderAddress.unix(address.unixPath().toAbsolutePath()) : address;
+    }
+
+    /** "socket mode 0660; " as the first socket file has it now, or nothing without socket files. */
+    private static String socketMode(List<AdderAddress> addresses) {
+        for (AdderAddress address : addresses) {
+            if (address.isUnix()) {
+                try {
+                    Set<PosixFilePermission> mode = Files.getPosixFilePermissions(address.unixPath(), LinkOption.NOFOLLOW_LINKS);
+                    return "socket mode " + octal(mode) + "; ";
+                } catch (IOException | UnsupportedOperationException e) {
+                    return "socket mode unknown (" + e.getMessage() + "); ";
+                }
+            }
+        }
+        return "";
+    }
+
+    /** 0660 for rw-rw----. */
+    private static String octal(Set<PosixFilePermission> mode) {
+        int bits = 0;
+        for (PosixFilePermission permission : mode) {
+            bits |= 1 << (8 - permission.ordinal()); // OWNER_READ is ordinal 0, the highest bit of nine
+        }
+        return String.format("0%03o", bits);
+    }
+
     /** In the shutdown hook: stop gracefully, log the totals, exit with the daemon's status. */
     private void stop(AdderServer server) {
         stopRequested.countDown();
         log.info("stopping: answering what was received, for at most {}", HumanDuration.format(server.drainTimeout()));
         server.close();
+        MetricsEndpoint endpoint = metrics;
+        if (endpoint != null) {
+            endpoint.close();
+        }
         ServerStats totals = server.stats();
         log.info("adder stopped: {}", totals.summary());
         Runtime.getRuntime().halt(exitStatus);

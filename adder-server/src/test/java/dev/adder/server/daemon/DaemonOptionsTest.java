@@ -35,6 +35,9 @@ class DaemonOptionsTest {
         "--max-connections|0|--max-connections: '0' is not a whole number from 1 to 1000000",
         "--max-connections|99999999999|--max-connections: '99999999999' is not a whole number from 1 to 1000000",
         "--socket-mode|4660|--socket-mode: '4660' is not a mode such as 600, 0660 or rw-rw----",
+        "--slow-turn-warning|2h|--slow-turn-warning: 2h is out of range: 0, or from 1ms to 1h",
+        "--metrics|unix:metrics.sock|--metrics: 'unix:metrics.sock' is not a TCP address: tcp:HOST:PORT",
+        "--jmx-name|dev.adder:*|--jmx-name: jmxName must name one MBean, not a pattern: dev.adder:*",
     })
     void aValueOutOfRangeIsAUsageErrorNamingTheOptionAndTheRange(String option, String value, String message) {
         assertEquals(message, usageError(option, value));
