@@ -1,0 +1,109 @@
+package dev.adder.dist;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The tarball as an operator uses it: unpacked, its launchers started, called and stopped by a signal. */
+class DistributionIT {
+
+    private static final Path TARBALL = Path.of(System.getProperty("adder.tarball"));
+    private static final String VERSION = System.getProperty("adder.version");
+    private static final String JAVA_HOME = System.getProperty("java.home");
+
+    @TempDir
+    Path dir;
+    private Process daemon;
+
+    @AfterEach
+    void stopDaemon() throws InterruptedException {
+        if (daemon != null && daemon.isAlive()) {
+            daemon.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    private Path unpack() throws IOException, InterruptedException {
+        Process tar = new ProcessBuilder("tar", "-xzf", TARBALL.toString(), "-C", dir.toString())
+                .redirectErrorStream(true).start();
+        String out = new String(tar.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, tar.waitFor(), out);
+        return dir.resolve("adder-" + VERSION);
+    }
+
+    @Test
+    void unpacksToLaunchersJarsConfigurationAndAUnit() throws Exception {
+        Path home = unpack();
+        for (String file : List.of("bin/adder-server", "bin/adder")) {
+            assertTrue(Files.isExecutable(home.resolve(file)), file);
+        }
+        for (String file : List.of("conf/logback.xml", "README", "LICENSE", "systemd/adder.service",
+                "systemd/adder.sysusers", "lib/adder-server-" + VERSION + ".jar", "lib/adder-client-" + VERSION + ".jar",
+                "lib/adder-core-" + VERSION + ".jar")) {
+            assertTrue(Files.isRegularFile(home.resolve(file)), file);
+        }
+        assertTrue(Files.readString(home.resolve("README")).startsWith("Adder " + VERSION + ":"));
+        assertTrue(Files.readString(home.resolve("systemd/adder.service"))
+                .contains("ExecStart=/opt/adder/bin/adder-server "));
+    }
+
+    @Test
+    void theLaunchersServeAndCallAndSigtermStillDrainsAndExitsZero() throws Exception {
+        Path home = unpack();
+        Path stdout = dir.resolve("daemon.out");
+        ProcessBuilder start = new ProcessBuilder(home.resolve("bin/adder-server").toString(),
+                "--listen", "unix:adder.sock", "--listen", "tcp:127.0.0.1:0")
+                .directory(dir.toFile()).redirectErrorStream(true).redirectOutput(stdout.toFile());
+        Map<String, String> env = start.environment();
+        env.put("JAVA_HOME", JAVA_HOME);
+        env.put("ADDER_OPTS", "-XX:+UseSerialGC -Xmx48m");
+        env.put("PATH", "/usr/bin:/bin"); // JAVA_HOME decides, whatever java the PATH has
+        daemon = start.start();
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> Files.readString(stdout).contains("listening on") || !daemon.isAlive());
+        String log = Files.readString(stdout);
+        Matcher tcp = Pattern.compile("listening on unix:\\S+, (tcp:127\\.0\\.0\\.1:\\d+);").matcher(log);
+        assertTrue(tcp.find(), log);
+
+        // exec: the launcher's process is the JVM itself, run with ADDER_OPTS and conf/logback.xml
+        List<String> arguments = List.of(daemon.info().arguments().orElseThrow());
+        assertEquals(Path.of(JAVA_HOME, "bin", "java").toString(), daemon.info().command().orElseThrow());
+        assertTrue(arguments.contains("-Xmx48m"), arguments.toString());
+        assertTrue(arguments.contains("-Dlogback.configurationFile=" + home.toRealPath().resolve("conf/logback.xml")),
+                arguments.toString());
+
+        assertEquals("17", client(home, "--connect", "unix:" + dir.resolve("adder.sock"), "7", "10"));
+        assertEquals("-1", client(home, "--connect", tcp.group(1), "--", "-4", "3"));
+
+        daemon.destroy(); // SIGTERM, to the JVM
+        assertTrue(daemon.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, daemon.exitValue(), Files.readString(stdout));
+        assertTrue(Files.readString(stdout).contains("adder stopped: 2 requests answered for 2 connections"),
+                Files.readString(stdout));
+        assertTrue(Files.notExists(dir.resolve("adder.sock")), "the socket file is removed");
+    }
+
+    private String client(Path home, String... args) throws IOException, InterruptedException {
+        List<String> command = new java.util.ArrayList<>(List.of(home.resolve("bin/adder").toString()));
+        command.addAll(List.of(args));
+        ProcessBuilder builder = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true);
+        builder.environment().put("JAVA_HOME", JAVA_HOME);
+        Process client = builder.start();
+        String out = new String(client.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        assertEquals(0, client.waitFor(), out);
+        return out;
+    }
+}
