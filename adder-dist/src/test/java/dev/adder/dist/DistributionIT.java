@@ -15,6 +15,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -50,7 +51,7 @@ class DistributionIT {
         for (String file : List.of("bin/adder-server", "bin/adder")) {
             assertTrue(Files.isExecutable(home.resolve(file)), file);
         }
-        for (String file : List.of("conf/logback.xml", "README", "LICENSE", "systemd/adder.service",
+        for (String file : List.of("conf/logback.xml.example", "README", "LICENSE", "systemd/adder.service",
                 "systemd/adder.sysusers", "lib/adder-server-" + VERSION + ".jar", "lib/adder-client-" + VERSION + ".jar",
                 "lib/adder-core-" + VERSION + ".jar")) {
             assertTrue(Files.isRegularFile(home.resolve(file)), file);
@@ -63,6 +64,8 @@ class DistributionIT {
     @Test
     void theLaunchersServeAndCallAndSigtermStillDrainsAndExitsZero() throws Exception {
         Path home = unpack();
+        // conf/logback.xml is used when present
+        Files.copy(home.resolve("conf/logback.xml.example"), home.resolve("conf/logback.xml"));
         Path stdout = dir.resolve("daemon.out");
         ProcessBuilder start = new ProcessBuilder(home.resolve("bin/adder-server").toString(),
                 "--listen", "unix:adder.sock", "--listen", "tcp:127.0.0.1:0")
@@ -94,6 +97,38 @@ class DistributionIT {
         assertTrue(Files.readString(stdout).contains("adder stopped: 2 requests answered for 2 connections"),
                 Files.readString(stdout));
         assertTrue(Files.notExists(dir.resolve("adder.sock")), "the socket file is removed");
+    }
+
+    @Test
+    void withoutJavaHomeTheLaunchersRunOnTheBundledRuntimeWhenThereIsOne() throws Exception {
+        Path home = unpack();
+        Path runtime = home.resolve("runtime/bin/java");
+        Assumptions.assumeTrue(Files.isExecutable(runtime),
+                "the tarball has no bundled runtime (the build's JDK had no jmods): test skipped");
+        Path stdout = dir.resolve("daemon.out");
+        ProcessBuilder start = new ProcessBuilder(home.resolve("bin/adder-server").toString(), "--listen", "unix:adder.sock",
+                "--metrics", "tcp:127.0.0.1:0").directory(dir.toFile()).redirectErrorStream(true).redirectOutput(stdout.toFile());
+        start.environment().remove("JAVA_HOME");
+        start.environment().put("PATH", "/usr/bin:/bin"); // a java there too: the bundled one must be chosen
+        daemon = start.start();
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> Files.readString(stdout).contains("listening on") || !daemon.isAlive());
+        assertEquals(runtime.toRealPath().toString(), daemon.info().command().orElseThrow());
+        assertTrue(List.of(daemon.info().arguments().orElseThrow()).stream().noneMatch(a -> a.startsWith("-Dlogback")),
+                "no conf/logback.xml, no logback option");
+        // everything the daemon uses is in the runtime's modules: JMX, the metrics' HTTP server, logback's XML
+        assertTrue(Files.readString(stdout).contains("; JMX dev.adder:type=AdderServer; metrics http://127.0.0.1:"),
+                Files.readString(stdout));
+        ProcessBuilder call = new ProcessBuilder(home.resolve("bin/adder").toString(), "--connect",
+                "unix:" + dir.resolve("adder.sock"), "7", "10").directory(dir.toFile()).redirectErrorStream(true);
+        call.environment().remove("JAVA_HOME");
+        call.environment().put("PATH", "/usr/bin:/bin");
+        Process client = call.start();
+        assertEquals("17", new String(client.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip());
+        assertEquals(0, client.waitFor());
+        daemon.destroy();
+        assertTrue(daemon.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, daemon.exitValue(), Files.readString(stdout));
     }
 
     private String client(Path home, String... args) throws IOException, InterruptedException {
