@@ -52,6 +52,8 @@ public final class AdderServer implements AutoCloseable {
     public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ZERO;
     /** Default busy-poll window after a turn that found work: see {@link Builder#busyPoll}. */
     public static final Duration DEFAULT_BUSY_POLL = Duration.ofNanos(25_000);
+    /** Largest {@link Builder#loops}. */
+    public static final int MAX_LOOPS = 256;
     /** Default time {@link #close()} lets connections flush their answers. */
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(5);
     /** Default length of a loop turn that logs a warning: see {@link Builder#slowTurnWarning}. */
@@ -97,7 +99,8 @@ public final class AdderServer implements AutoCloseable {
 
     private final ServerConfig config;
     private final Object lifecycle = new Object();
-    private EventLoop loop;
+    /** The loops, the accepting one first; empty before {@link #start()}. */
+    private List<EventLoop> loops = List.of();
     private ObjectName mbeanName;
     private boolean started;
     private boolean closed;
@@ -129,16 +132,29 @@ public final class AdderServer implements AutoCloseable {
             if (started || closed) {
                 throw new IllegalStateException(closed ? "server is closed" : "server is already started");
             }
-            EventLoop newLoop = EventLoop.bind(config);
+            List<EventLoop> group = new ArrayList<>();
+            group.add(EventLoop.bind(config));
+            try {
+                for (int i = 1; i < config.loops(); i++) {
+                    group.add(EventLoop.serving(config, i));
+                }
+            } catch (IOException | RuntimeException e) {
+                group.forEach(EventLoop::closeUnstarted);
+                throw e;
+            }
+            EventLoop[] members = group.toArray(EventLoop[]::new);
+            // one loop failing stops them all: a server that lost a loop cannot keep its promises
+            Runnable stopAll = () -> group.forEach(EventLoop::requestStop);
+            group.forEach(loop -> loop.join(members, stopAll));
             started = true;
-            loop = newLoop;
-            loop.start();
+            loops = List.copyOf(group);
+            loops.forEach(EventLoop::start);
             if (config.registerMBean()) {
                 registerMBean();
             }
-            log.info("adder server started on {}; max connections {}, idle timeout {}, max pending output {} bytes"
+            log.info("adder server started on {}; {}max connections {}, idle timeout {}, max pending output {} bytes"
                             + " ({} in total), drain timeout {}, busy poll {}",
-                    loop.addresses(), config.maxConnections(),
+                    addresses(), config.loops() == 1 ? "" : config.loops() + " loops, ", config.maxConnections(),
                     config.idleTimeout().isZero() ? "off" : HumanDuration.format(config.idleTimeout()),
                     config.maxPendingOutput(), config.maxPendingOutputTotal(), HumanDuration.format(config.drainTimeout()),
                     HumanDuration.format(config.busyPoll()));
@@ -153,7 +169,7 @@ public final class AdderServer implements AutoCloseable {
      */
     @Override
     public void close() {
-        EventLoop stopping;
+        List<EventLoop> stopping;
         boolean first;
         synchronized (lifecycle) {
             first = !closed;
@@ -161,12 +177,18 @@ public final class AdderServer implements AutoCloseable {
                 closed = true;
                 unregisterMBean();
             }
-            stopping = loop;
+            stopping = loops;
         }
-        if (stopping != null) {
-            stopping.stopAndAwait(); // every caller waits: a second close() returns when the loop has ended too
+        if (!stopping.isEmpty()) {
+            // the accepting loop first: once its listeners are closed it hands out no more connections,
+            // and every hand-off already made is queued before the other loops' stop
+            EventLoop accepting = stopping.get(0);
+            accepting.requestStop();
+            accepting.awaitStopBegun();
+            stopping.forEach(EventLoop::requestStop);
+            stopping.forEach(EventLoop::awaitStop); // every caller waits: a second close() returns when they have ended
             if (first) {
-                log.info("adder server stopped: {}", stopping.stats().summary());
+                log.info("adder server stopped: {}", stats().summary());
             }
         }
     }
@@ -192,39 +214,59 @@ public final class AdderServer implements AutoCloseable {
     }
 
     /**
-     * Whether the event loop is running: started, not yet stopped, not failed.
+     * How many event loops serve: {@link Builder#loops}.
      *
-     * @return true while the loop serves
+     * @return the number of loops
+     */
+    public int loops() {
+        return config.loops();
+    }
+
+    /**
+     * Whether the event loops are running: started, not yet stopped, none failed.
+     *
+     * @return true while the loops serve
      */
     public boolean isRunning() {
-        EventLoop current = currentLoop();
-        return current != null && current.isRunning();
+        List<EventLoop> current = currentLoops();
+        return !current.isEmpty() && current.stream().allMatch(EventLoop::isRunning);
     }
 
     /**
-     * The error that ended the event loop, if it failed rather than being closed.
+     * The error that ended an event loop, if one failed rather than being
+     * closed (a failing loop stops the others).
      *
-     * @return the error, or empty if the loop has not failed
+     * @return the error, or empty if no loop has failed
      */
     public Optional<Throwable> failure() {
-        EventLoop current = currentLoop();
-        return current == null ? Optional.empty() : Optional.ofNullable(current.failure());
+        return currentLoops().stream().map(EventLoop::failure).filter(Objects::nonNull).findFirst();
     }
 
     /**
-     * The server's counters now. All zero before {@link #start()}.
+     * The server's counters now, summed over its loops (the loop figures:
+     * {@code busyNanos} summed, {@code busyShare} the loops' mean,
+     * {@code longestTurnNanos} the longest). All zero before {@link #start()}.
      *
      * @return a snapshot of the counters
      */
     public ServerStats stats() {
-        EventLoop current = currentLoop();
-        return current == null ? ServerStats.NONE : current.stats();
+        List<EventLoop> current = currentLoops();
+        if (current.size() == 1) {
+            return current.get(0).stats();
+        }
+        return ServerStats.sum(current.stream().map(EventLoop::stats).toList());
     }
 
-    /** The loop, for tests in this package; null before {@link #start()}. */
+    /** The accepting loop, for tests in this package; null before {@link #start()}. */
     EventLoop currentLoop() {
+        List<EventLoop> current = currentLoops();
+        return current.isEmpty() ? null : current.get(0);
+    }
+
+    /** Every loop, the accepting one first; empty before {@link #start()}. */
+    List<EventLoop> currentLoops() {
         synchronized (lifecycle) {
-            return loop;
+            return loops;
         }
     }
 
@@ -243,7 +285,7 @@ public final class AdderServer implements AutoCloseable {
     private void registerMBean() {
         ObjectName name = config.jmxName();
         try {
-            ManagementFactory.getPlatformMBeanServer().registerMBean(new Statistics(loop), name);
+            ManagementFactory.getPlatformMBeanServer().registerMBean(new Statistics(this), name);
             mbeanName = name;
         } catch (InstanceAlreadyExistsException e) {
             log.warn("could not register the adder server's statistics in JMX: the name {} is taken (by another"
@@ -265,72 +307,72 @@ public final class AdderServer implements AutoCloseable {
         mbeanName = null;
     }
 
-    /** The MXBean view of one loop. */
+    /** The MXBean view of a server. */
     private static final class Statistics implements AdderServerMXBean {
-        private final EventLoop loop;
+        private final AdderServer server;
 
-        Statistics(EventLoop loop) {
-            this.loop = loop;
+        Statistics(AdderServer server) {
+            this.server = server;
         }
 
         @Override
         public List<String> getAddresses() {
-            return loop.addresses().stream().map(AdderAddress::toString).toList();
+            return server.addresses().stream().map(AdderAddress::toString).toList();
         }
 
         @Override
         public boolean isRunning() {
-            return loop.isRunning();
+            return server.isRunning();
         }
 
         @Override
         public long getOpenConnections() {
-            return loop.stats().openConnections();
+            return server.stats().openConnections();
         }
 
         @Override
         public long getAcceptedConnections() {
-            return loop.stats().accepted();
+            return server.stats().accepted();
         }
 
         @Override
         public long getRefusedConnections() {
-            return loop.stats().refused();
+            return server.stats().refused();
         }
 
         @Override
         public long getRequests() {
-            return loop.stats().requests();
+            return server.stats().requests();
         }
 
         @Override
         public long getBytesRead() {
-            return loop.stats().bytesRead();
+            return server.stats().bytesRead();
         }
 
         @Override
         public long getBytesWritten() {
-            return loop.stats().bytesWritten();
+            return server.stats().bytesWritten();
         }
 
         @Override
         public long getPendingOutputBytes() {
-            return loop.stats().pendingOutput();
+            return server.stats().pendingOutput();
         }
 
         @Override
         public long getLoopBusyNanos() {
-            return loop.stats().busyNanos();
+            return server.stats().busyNanos();
         }
 
         @Override
         public double getLoopBusyShare() {
-            return loop.stats().busyShare();
+            return server.stats().busyShare();
         }
 
         @Override
         public double getLoopLongestTurnMillis() {
-            return loop.stats().longestTurnNanos() / 1e6;
+            return server.stats().longestTurnNanos() / 1e6;
         }
     }
 
@@ -348,6 +390,7 @@ public final class AdderServer implements AutoCloseable {
         private boolean registerMBean;
         private ObjectName jmxName;
         private String threadName = "adder-loop";
+        private int loops = 1;
 
         private Builder() {
         }
@@ -544,7 +587,28 @@ public final class AdderServer implements AutoCloseable {
         }
 
         /**
-         * Name of the event loop thread (default {@code adder-loop}).
+         * How many event loops serve (default 1: one thread serves every
+         * connection). With more, each loop is a thread of its own with its
+         * own selector and connections, sharing nothing per request; the first
+         * also accepts, and hands each new connection to the loop with the
+         * fewest. The limits hold for the server as a whole: the connection
+         * limit counts every loop's connections, and the budget of held
+         * answers is shared out evenly among the loops.
+         *
+         * @param loops from 1 to {@value #MAX_LOOPS}
+         * @return this builder
+         */
+        public Builder loops(int loops) {
+            if (loops < 1 || loops > MAX_LOOPS) {
+                throw new IllegalArgumentException("loops must be from 1 to " + MAX_LOOPS + ", not " + loops);
+            }
+            this.loops = loops;
+            return this;
+        }
+
+        /**
+         * Name of the event loop thread (default {@code adder-loop}; with
+         * several loops, {@code adder-loop-0}, {@code adder-loop-1}, ...).
          *
          * @param threadName the name
          * @return this builder
@@ -565,7 +629,7 @@ public final class AdderServer implements AutoCloseable {
             }
             return new AdderServer(new ServerConfig(List.copyOf(listen), maxConnections, maxPendingOutput,
                     maxPendingOutputTotal, idleTimeout, drainTimeout, busyPoll, slowTurnWarning, unixSocketPermissions, registerMBean,
-                    jmxName == null ? defaultJmxName() : jmxName, threadName));
+                    jmxName == null ? defaultJmxName() : jmxName, threadName, loops));
         }
 
         private static ObjectName defaultJmxName() {

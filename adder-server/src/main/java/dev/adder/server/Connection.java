@@ -295,6 +295,7 @@ final class Connection {
         closed = true;
         channel.close();
         serving.stats.openConnections.add(-1);
+        serving.assigned.decrementAndGet();
         if (!pending.isEmpty()) {
             long held = pending.size();
             pending.clear();

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
@@ -59,6 +60,21 @@ final class EventLoop implements Runnable {
 
     private volatile boolean running;
     private volatile Throwable failure;
+    /**
+     * The loops of the server, this one among them; the first accepts and
+     * hands each connection to the loop with the fewest. One loop alone
+     * is the whole group.
+     */
+    private EventLoop[] group = {this};
+    /**
+     * Connections given to this loop and not yet closed: raised by the loop
+     * that accepted them (at the hand-off, before this loop registers them),
+     * lowered by this loop when it closes one. Its sum over the group is what
+     * the connection limit counts.
+     */
+    final AtomicInteger assigned = new AtomicInteger();
+    /** Run when this loop fails, to stop the others too. */
+    private Runnable onFailure = () -> { };
 
     private long nextConnectionId;
     private boolean stopping;
@@ -76,15 +92,17 @@ final class EventLoop implements Runnable {
     private long readyAt;
     private boolean sawReady;
 
-    private EventLoop(ServerConfig config, Selector selector, List<Listener> listeners) {
+    private EventLoop(ServerConfig config, Selector selector, List<Listener> listeners, String threadName) {
         this.config = config;
         this.selector = selector;
         this.listeners = listeners.toArray(Listener[]::new);
         this.addresses = listeners.stream().map(l -> l.address).toList();
-        this.thread = new Thread(this, config.threadName());
+        this.thread = new Thread(this, threadName);
         this.busyPoll = new BusyPoll(config.busyPoll().toNanos(), stats);
         this.health = new LoopHealth(stats, config.slowTurnWarning(), now);
-        this.serving = new Serving(config.maxPendingOutput(), config.maxPendingOutputTotal(), stats, () -> now);
+        // the server-wide budget of held answers, shared out evenly: the loops together stay within it
+        this.serving = new Serving(config.maxPendingOutput(), config.maxPendingOutputTotal() / config.loops(), stats,
+                () -> now, assigned);
         for (Listener listener : this.listeners) {
             listener.resume = timers.create(() -> listener.interest(SelectionKey.OP_ACCEPT));
         }
@@ -94,16 +112,33 @@ final class EventLoop implements Runnable {
     static EventLoop bind(ServerConfig config) throws IOException {
         Selector selector = Selector.open();
         try {
-            return new EventLoop(config, selector, Listener.bindAll(config, selector));
+            String name = config.loops() == 1 ? config.threadName() : config.threadName() + "-0";
+            return new EventLoop(config, selector, Listener.bindAll(config, selector), name);
         } catch (IOException | RuntimeException e) {
             selector.close();
             throw e;
         }
     }
 
+    /** A loop of the group that listens on nothing: the accepting loop hands it connections. */
+    static EventLoop serving(ServerConfig config, int index) throws IOException {
+        return new EventLoop(config, Selector.open(), List.of(), config.threadName() + "-" + index);
+    }
+
+    /** The whole group, this loop first, and what to do when one fails; before {@link #start()}. */
+    void join(EventLoop[] group, Runnable onFailure) {
+        this.group = group;
+        this.onFailure = onFailure;
+    }
+
     void start() {
         running = true;
         thread.start();
+    }
+
+    /** Closes what a loop that never started holds: its listeners (and their socket files) and selector. */
+    void closeUnstarted() {
+        closeEverything();
     }
 
     List<AdderAddress> addresses() {
@@ -133,7 +168,35 @@ final class EventLoop implements Runnable {
      * ended (or at once if it already had).
      */
     void stopAndAwait() {
+        requestStop();
+        awaitStop();
+    }
+
+    /** Asks the loop to stop gracefully, soon; returns at once. */
+    void requestStop() {
         execute(this::beginStop);
+    }
+
+    /**
+     * Returns once the loop's stop has begun: its listeners are closed, so it
+     * hands no more connections to the other loops (or at once if it has ended).
+     */
+    void awaitStopBegun() {
+        java.util.concurrent.CountDownLatch begun = new java.util.concurrent.CountDownLatch(1);
+        execute(begun::countDown); // after the stop task: the queue is run in order
+        try {
+            while (!begun.await(10, TimeUnit.MILLISECONDS)) {
+                if (!thread.isAlive()) {
+                    return;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Waits for the loop's thread to end, at most the drain timeout and 30 s more; then interrupts it. */
+    void awaitStop() {
         long limitMillis = config.drainTimeout().toMillis() + TimeUnit.SECONDS.toMillis(30);
         try {
             thread.join(limitMillis);
@@ -212,6 +275,7 @@ final class EventLoop implements Runnable {
         } catch (Throwable t) {
             failure = t;
             log.error("adder event loop failed; the server has stopped", t);
+            onFailure.run();
         } finally {
             try {
                 closeEverything();
@@ -313,7 +377,7 @@ final class EventLoop implements Runnable {
             if (socket == null) {
                 return;
             }
-            if (stats.openConnections.get() >= config.maxConnections()) {
+            if (assignedInGroup() >= config.maxConnections()) {
                 stats.refused.add(1);
                 new SocketConnectionChannel(socket, false).close();
                 if (now - lastRefusalWarning >= WARNING_INTERVAL_NANOS) {
@@ -323,14 +387,40 @@ final class EventLoop implements Runnable {
                 }
                 continue;
             }
-            register(listener, socket);
+            handOff(listener.address, socket);
         }
     }
 
-    private void register(Listener listener, SocketChannel socket) {
-        boolean tcp = !listener.address.isUnix();
+    private int assignedInGroup() {
+        int sum = 0;
+        for (EventLoop loop : group) {
+            sum += loop.assigned.get();
+        }
+        return sum;
+    }
+
+    /** To the running loop with the fewest connections (this one, alone in its group). */
+    private void handOff(AdderAddress address, SocketChannel socket) {
+        EventLoop target = this;
+        for (EventLoop loop : group) {
+            if (loop.running && loop.assigned.get() < target.assigned.get()) {
+                target = loop;
+            }
+        }
+        target.assigned.incrementAndGet();
+        if (target == this) {
+            register(address, socket);
+        } else {
+            EventLoop chosen = target;
+            target.execute(() -> chosen.register(address, socket));
+        }
+    }
+
+    /** On this loop's thread: serves a connection accepted for it. */
+    private void register(AdderAddress address, SocketChannel socket) {
+        boolean tcp = !address.isUnix();
         SocketConnectionChannel channel = new SocketConnectionChannel(socket, tcp);
-        channel.connection = new Connection(++nextConnectionId, channel, listener.address, serving);
+        channel.connection = new Connection(++nextConnectionId, channel, address, serving);
         try {
             socket.configureBlocking(false);
             if (tcp) {
@@ -340,11 +430,15 @@ final class EventLoop implements Runnable {
         } catch (IOException e) {
             log.debug("{}: could not register: {}", channel.connection, e.toString());
             channel.close();
+            assigned.decrementAndGet();
             return;
         }
         stats.accepted.add(1);
         stats.openConnections.add(1);
         log.debug("{}: accepted", channel.connection);
+        if (stopping) { // handed over just before the stop began: answered and closed like the others
+            channel.connection.beginDrain();
+        }
     }
 
     /** Level-triggered accept would spin on EMFILE; rest the listener instead. */
@@ -425,6 +519,7 @@ final class EventLoop implements Runnable {
             log.warn("error while closing the selector: {}", e.toString());
         }
         stats.openConnections.set(0);
+        assigned.set(0);
         stats.pendingOutput.set(0);
         log.debug("adder server stopped: {}", stats());
     }

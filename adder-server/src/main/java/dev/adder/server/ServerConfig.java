@@ -20,5 +20,6 @@ record ServerConfig(
         Set<PosixFilePermission> unixSocketPermissions,
         boolean registerMBean,
         ObjectName jmxName,
-        String threadName) {
+        String threadName,
+        int loops) {
 }

@@ -22,6 +22,25 @@ public record ServerStats(long openConnections, long accepted, long refused, lon
         long bytesRead, long bytesWritten, long pendingOutput, long busyNanos, double busyShare,
         long longestTurnNanos) {
 
+    /** The figures of several loops as one server's: counts summed, busy share averaged, the longest turn. */
+    static ServerStats sum(java.util.List<ServerStats> loops) {
+        long open = 0, accepted = 0, refused = 0, requests = 0, read = 0, written = 0, pending = 0, busy = 0, longest = 0;
+        double share = 0;
+        for (ServerStats s : loops) {
+            open += s.openConnections;
+            accepted += s.accepted;
+            refused += s.refused;
+            requests += s.requests;
+            read += s.bytesRead;
+            written += s.bytesWritten;
+            pending += s.pendingOutput;
+            busy += s.busyNanos;
+            share += s.busyShare / loops.size();
+            longest = Math.max(longest, s.longestTurnNanos);
+        }
+        return new ServerStats(open, accepted, refused, requests, read, written, pending, busy, share, longest);
+    }
+
     /** Every figure zero: a server not yet started. */
     static final ServerStats NONE = new ServerStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 

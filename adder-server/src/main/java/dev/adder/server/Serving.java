@@ -3,6 +3,7 @@ package dev.adder.server;
 import dev.adder.core.Protocol;
 import dev.adder.core.RequestDecoder;
 import java.nio.ByteBuffer;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * What every connection of one loop shares: the loop-owned buffers a read
@@ -29,11 +30,18 @@ final class Serving {
     final LoopStats stats;
     final OutputBudget budget;
     final Clock clock;
+    /** The loop's count of connections given to it, lowered as each closes (see {@link EventLoop#assigned}). */
+    final AtomicInteger assigned;
 
     Serving(int maxPendingOutput, long maxPendingOutputTotal, LoopStats stats, Clock clock) {
+        this(maxPendingOutput, maxPendingOutputTotal, stats, clock, new AtomicInteger());
+    }
+
+    Serving(int maxPendingOutput, long maxPendingOutputTotal, LoopStats stats, Clock clock, AtomicInteger assigned) {
         this.maxPendingOutput = maxPendingOutput;
         this.stats = stats;
         this.clock = clock;
+        this.assigned = assigned;
         this.budget = new OutputBudget(maxPendingOutputTotal, stats, clock);
     }
 }

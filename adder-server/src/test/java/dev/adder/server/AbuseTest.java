@@ -22,7 +22,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Misbehaving clients of every kind beside well-behaved, checked ones: the
@@ -44,15 +44,15 @@ class AbuseTest {
         SEND_AND_NEVER_READ
     }
 
-    @ParameterizedTest
-    @EnumSource(Transport.class)
-    void checkedClientsFinishRightWhileOthersMisbehave(Transport transport) throws Exception {
+    @ParameterizedTest(name = "{0}, {1} loops")
+    @CsvSource({"UNIX, 1", "TCP, 1", "UNIX, 4", "TCP, 4"})
+    void checkedClientsFinishRightWhileOthersMisbehave(Transport transport, int loops) throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(CHECKED_CLIENTS + Abuse.values().length);
         AtomicBoolean checkedDone = new AtomicBoolean();
         AtomicLong abusiveConnections = new AtomicLong();
         AtomicLong resetsAtOnce = new AtomicLong();
         List<RawClient> lingering = java.util.Collections.synchronizedList(new ArrayList<>());
-        try (AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir))
+        try (AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).loops(loops)
                 .idleTimeout(Duration.ofSeconds(2)).maxPendingOutput(64 * 1024).build()) {
             server.start();
             AdderAddress address = server.addresses().get(0);

@@ -394,7 +394,7 @@ class DaemonIT {
         String help = String.join("\n", stdout());
         assertTrue(help.startsWith("Usage: "), help);
         for (String option : List.of("--listen", "--max-connections", "--idle-timeout", "--max-pending-output",
-                "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--slow-turn-warning", "--socket-mode", "--jmx-name", "--no-jmx", "--help", "--version")) {
+                "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--slow-turn-warning", "--loops", "--socket-mode", "--jmx-name", "--no-jmx", "--help", "--version")) {
             assertTrue(help.contains(option), option + " is missing from --help");
         }
         start("--version");

@@ -20,7 +20,7 @@ import java.util.concurrent.Future;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Hundreds of connections, each sending thousands of random requests cut at
@@ -120,13 +120,13 @@ class FuzzedFramingTest {
         }
     }
 
-    @ParameterizedTest
-    @EnumSource(Transport.class)
-    void randomlySplitInterleavedRequestsAreAllAnsweredRight(Transport transport) throws Exception {
+    @ParameterizedTest(name = "{0}, {1} loops")
+    @CsvSource({"UNIX, 1", "TCP, 1", "UNIX, 4", "TCP, 4"})
+    void randomlySplitInterleavedRequestsAreAllAnsweredRight(Transport transport, int loops) throws Exception {
         System.out.println("FuzzedFramingTest seed " + SEED);
         ExecutorService pool = Executors.newFixedThreadPool(WORKERS);
         List<SocketChannel> channels = new ArrayList<>();
-        try (AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).build()) {
+        try (AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).loops(loops).build()) {
             server.start();
             AdderAddress address = server.addresses().get(0);
             SplittableRandom seeds = new SplittableRandom(SEED);

@@ -23,6 +23,8 @@ final class DaemonOptions {
             "  --listen ADDR               where to listen, repeatable: unix:PATH, tcp:HOST:PORT",
             "                              or HOST:PORT; TCP port 0 picks a free port",
             "                              (default " + DEFAULT_LISTEN + ")",
+            "  --loops N                   event loops (threads) serving connections; the first",
+            "                              also accepts (1 to " + AdderServer.MAX_LOOPS + ", default 1)",
             "  --max-connections N         most connections open at once; more are refused",
             "                              (1 to " + AdderServer.MAX_MAX_CONNECTIONS + ", default "
                     + AdderServer.DEFAULT_MAX_CONNECTIONS + ")",
@@ -77,6 +79,7 @@ final class DaemonOptions {
 
     final List<AdderAddress> listen = new ArrayList<>();
     int maxConnections = AdderServer.DEFAULT_MAX_CONNECTIONS;
+    int loops = 1;
     Duration idleTimeout = AdderServer.DEFAULT_IDLE_TIMEOUT;
     int maxPendingOutput = AdderServer.DEFAULT_MAX_PENDING_OUTPUT;
     long maxPendingOutputTotal = AdderServer.defaultMaxPendingOutputTotal();
@@ -108,7 +111,7 @@ final class DaemonOptions {
                 case "-h", "--help" -> options.help = true;
                 case "-V", "--version" -> options.version = true;
                 case "--no-jmx" -> options.jmx = false;
-                case "--listen", "--max-connections", "--idle-timeout", "--max-pending-output",
+                case "--listen", "--loops", "--max-connections", "--idle-timeout", "--max-pending-output",
                         "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--slow-turn-warning", "--socket-mode", "--jmx-name", "--metrics" -> {
                     String value = inlineValue;
                     if (value == null) {
@@ -133,6 +136,7 @@ final class DaemonOptions {
         try {
             switch (name) {
                 case "--listen" -> listen.add(AdderAddress.parse(value));
+                case "--loops" -> loops = (int) wholeNumber(value, 1, AdderServer.MAX_LOOPS);
                 case "--max-connections" -> maxConnections = (int) wholeNumber(value, 1, AdderServer.MAX_MAX_CONNECTIONS);
                 case "--idle-timeout" -> idleTimeout = duration(value, AdderServer.MIN_IDLE_TIMEOUT, AdderServer.MAX_IDLE_TIMEOUT);
                 case "--max-pending-output" -> maxPendingOutput = (int) size(value,

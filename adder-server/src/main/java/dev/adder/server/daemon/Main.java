@@ -60,6 +60,7 @@ public final class Main {
             return 0;
         }
         AdderServer.Builder builder = AdderServer.builder()
+                .loops(options.loops)
                 .maxConnections(options.maxConnections)
                 .idleTimeout(options.idleTimeout)
                 .maxPendingOutput(options.maxPendingOutput)
@@ -93,11 +94,11 @@ public final class Main {
                 return 1;
             }
         }
-        log.info("adder {} listening on {}; {}max connections {}, idle timeout {}, max pending output {} bytes"
+        log.info("adder {} listening on {}; {}{}max connections {}, idle timeout {}, max pending output {} bytes"
                         + " ({} in total), drain timeout {}, busy poll {}; {}; {}; pid {}, Java {}",
                 AdderVersion.current(), server.addresses().stream().map(Main::absolute).map(Object::toString)
                         .collect(Collectors.joining(", ")),
-                socketMode(server.addresses()),
+                socketMode(server.addresses()), options.loops == 1 ? "" : options.loops + " loops, ",
                 options.maxConnections, options.idleTimeout.isZero() ? "off" : HumanDuration.format(options.idleTimeout),
                 options.maxPendingOutput, options.maxPendingOutputTotal, HumanDuration.format(options.drainTimeout),
                 HumanDuration.format(options.busyPoll),
