@@ -12,6 +12,7 @@ import java.nio.channels.SocketChannel;
 import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
@@ -36,7 +37,6 @@ final class EventLoop implements Runnable {
     private static final int ACCEPTS_PER_TURN = 256;
     /** After accept() fails (out of file descriptors, say), listeners rest this long. */
     private static final long ACCEPT_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
-    private static final long WARNING_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(5);
     /** Consecutive selects that return early with nothing ready before the selector is rebuilt. */
     private static final int EARLY_WAKEUPS_BEFORE_REBUILD = 512;
 
@@ -79,8 +79,8 @@ final class EventLoop implements Runnable {
     private long nextConnectionId;
     private boolean stopping;
     private long drainDeadline;
-    private long lastRefusalWarning = now - WARNING_INTERVAL_NANOS;
-    private long lastAcceptFailureWarning = now - WARNING_INTERVAL_NANOS;
+    private final RateLimit refusalWarnings = new RateLimit();
+    private final RateLimit acceptFailureWarnings = new RateLimit();
     private int earlyWakeups;
     /** Whether to poll without sleeping after a turn with work, learnt from the loop's recent turns. */
     private final BusyPoll busyPoll;
@@ -182,7 +182,7 @@ final class EventLoop implements Runnable {
      * hands no more connections to the other loops (or at once if it has ended).
      */
     void awaitStopBegun() {
-        java.util.concurrent.CountDownLatch begun = new java.util.concurrent.CountDownLatch(1);
+        CountDownLatch begun = new CountDownLatch(1);
         execute(begun::countDown); // after the stop task: the queue is run in order
         try {
             while (!begun.await(10, TimeUnit.MILLISECONDS)) {
@@ -380,8 +380,7 @@ final class EventLoop implements Runnable {
             if (assignedInGroup() >= config.maxConnections()) {
                 stats.refused.add(1);
                 new SocketConnectionChannel(socket, false).close();
-                if (now - lastRefusalWarning >= WARNING_INTERVAL_NANOS) {
-                    lastRefusalWarning = now;
+                if (refusalWarnings.allow(now)) {
                     log.warn("refusing connections on {}: {} are open, the maximum ({} refused so far)",
                             listener.address, config.maxConnections(), stats.refused.get());
                 }
@@ -443,8 +442,7 @@ final class EventLoop implements Runnable {
 
     /** Level-triggered accept would spin on EMFILE; rest the listener instead. */
     private void pauseAccepting(Listener listener, IOException e) {
-        if (now - lastAcceptFailureWarning >= WARNING_INTERVAL_NANOS) {
-            lastAcceptFailureWarning = now;
+        if (acceptFailureWarnings.allow(now)) {
             log.warn("accept on {} failed ({}); pausing accepts for {} ms", listener.address, e.getMessage(),
                     TimeUnit.NANOSECONDS.toMillis(ACCEPT_BACKOFF_NANOS));
         }

@@ -23,7 +23,6 @@ final class LoopHealth {
 
     static final int WINDOW_SECONDS = 10;
     static final long WINDOW_NANOS = TimeUnit.SECONDS.toNanos(WINDOW_SECONDS);
-    private static final long WARNING_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(5);
     private static final Logger log = LoggerFactory.getLogger(LoopHealth.class);
 
     private final LoopStats stats;
@@ -33,9 +32,7 @@ final class LoopHealth {
     private long busyAtWindowStart;
     private long longestThisWindow;
     private long longestLastWindow;
-    private long lastWarning;
-    private boolean warned;
-    private int slowTurnsSinceWarning;
+    private final RateLimit warnings = new RateLimit();
 
     LoopHealth(LoopStats stats, Duration slowTurn, long now) {
         this.stats = stats;
@@ -79,16 +76,13 @@ final class LoopHealth {
     }
 
     private void slowTurn(long nanos, long now) {
-        if (warned && now - lastWarning < WARNING_INTERVAL_NANOS) {
-            slowTurnsSinceWarning++;
+        if (!warnings.allow(now)) {
             return;
         }
+        int held = warnings.takeHeld();
         log.warn("the adder event loop spent {} on one turn (warning at {}): every connection of the loop waited;"
                         + " a GC pause or a slow task?{}", HumanDuration.format(Duration.ofMillis(nanos / 1_000_000)),
                 HumanDuration.format(Duration.ofNanos(slowTurnNanos)),
-                slowTurnsSinceWarning == 0 ? "" : " (" + slowTurnsSinceWarning + " more such turns since the last warning)");
-        warned = true;
-        lastWarning = now;
-        slowTurnsSinceWarning = 0;
+                held == 0 ? "" : " (" + held + " more such turns since the last warning)");
     }
 }

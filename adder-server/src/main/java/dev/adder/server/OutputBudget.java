@@ -1,6 +1,5 @@
 package dev.adder.server;
 
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,15 +17,13 @@ import org.slf4j.LoggerFactory;
 final class OutputBudget {
 
     private static final Logger log = LoggerFactory.getLogger(OutputBudget.class);
-    private static final long WARNING_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(5);
 
     private final long limit;
     private final LoopStats stats;
     private final Clock clock;
     private boolean over;
     private Connection firstHolder;
-    private long lastWarning;
-    private boolean warned;
+    private final RateLimit warnings = new RateLimit();
 
     OutputBudget(long limit, LoopStats stats, Clock clock) {
         this.limit = limit;
@@ -62,10 +59,7 @@ final class OutputBudget {
     }
 
     private void warn() {
-        long now = clock.nanoTime();
-        if (!warned || now - lastWarning >= WARNING_INTERVAL_NANOS) {
-            warned = true;
-            lastWarning = now;
+        if (warnings.allow(clock.nanoTime())) {
             log.warn("answers held for slow readers reached the budget of {} bytes; not reading the connections"
                     + " that hold answers until it is below {} bytes", limit, limit / 2);
         }

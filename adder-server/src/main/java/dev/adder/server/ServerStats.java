@@ -1,5 +1,7 @@
 package dev.adder.server;
 
+import java.util.List;
+
 /**
  * A snapshot of a server's counters since it started. Each figure is read
  * atomically; figures read together may be a few events apart.
@@ -23,7 +25,7 @@ public record ServerStats(long openConnections, long accepted, long refused, lon
         long longestTurnNanos) {
 
     /** The figures of several loops as one server's: counts summed, busy share averaged, the longest turn. */
-    static ServerStats sum(java.util.List<ServerStats> loops) {
+    static ServerStats sum(List<ServerStats> loops) {
         long open = 0, accepted = 0, refused = 0, requests = 0, read = 0, written = 0, pending = 0, busy = 0, longest = 0;
         double share = 0;
         for (ServerStats s : loops) {
