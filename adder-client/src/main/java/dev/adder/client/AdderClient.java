@@ -19,12 +19,16 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -57,10 +61,13 @@ import java.util.concurrent.locks.ReentrantLock;
  * interrupt. A call that times out fails alone, with
  * {@link AdderTimeoutException}; its slot stays in line, so its late answer
  * is dropped, never handed to the call behind it. A connection that fails
- * (reset, end of stream, a malformed answer) fails every call in flight on
- * it with an {@link AdderException} naming the address and the cause, and
- * the next call connects again. Nothing is retried behind the caller's back;
- * a caller may retry, since addition has no side effects.
+ * (reset, end of stream, a failed write) is replaced by a new one and the
+ * calls that were on it are sent again ({@linkplain Builder#replay replay},
+ * on by default: addition has no side effects, so this is always safe, and
+ * no call ever gets an answer but its own); with replay off they fail with
+ * an {@link AdderException} naming the address and the cause, and the next
+ * call connects again. A server that breaks the protocol (a malformed or
+ * unasked-for answer) fails every call in flight on its connection either way.
  */
 public final class AdderClient implements AutoCloseable {
 
@@ -83,6 +90,11 @@ public final class AdderClient implements AutoCloseable {
     private final long callTimeoutNanos;
     private final int maxInFlight;
     private final Executor completions;
+    private final boolean replay;
+    /** Calls sent again after their connection was lost. */
+    private final AtomicLong replayed = new AtomicLong();
+    /** Threads sending asynchronous calls again, each for the calls of one lost connection. */
+    private final Set<Thread> replayers = ConcurrentHashMap.newKeySet();
     /** Held while connecting; callers wait for it within their deadlines. */
     private final ReentrantLock connecting = new ReentrantLock();
     private final Reader reader = new Reader();
@@ -96,6 +108,7 @@ public final class AdderClient implements AutoCloseable {
         this.callTimeoutNanos = builder.callTimeout.toNanos();
         this.maxInFlight = builder.maxInFlight;
         this.completions = builder.completions;
+        this.replay = builder.replay;
     }
 
     /**
@@ -148,6 +161,17 @@ public final class AdderClient implements AutoCloseable {
     }
 
     /**
+     * How many calls were sent again on a new connection because the one
+     * they were on was lost (always 0 with replay off). A call sent three
+     * times counts twice.
+     *
+     * @return the count since the client was made
+     */
+    public long replayedCalls() {
+        return replayed.get();
+    }
+
+    /**
      * Asks the server for {@code x + y}, which wraps around on overflow like
      * Java's {@code long} addition. Safe to call from any number of threads
      * at once; concurrent calls share the connection.
@@ -162,10 +186,17 @@ public final class AdderClient implements AutoCloseable {
     public long add(long x, long y) {
         long deadline = System.nanoTime() + callTimeoutNanos;
         checkOpen();
-        Call call = new Call(x, y, deadline, Thread.currentThread(), null);
-        Pipeline current = pipeline(deadline);
-        current.submit(call);
-        return current.await(call);
+        Attempts attempts = null;
+        while (true) {
+            try {
+                Call call = new Call(x, y, deadline, Thread.currentThread(), null);
+                Pipeline current = pipeline(deadline);
+                current.submit(call);
+                return current.await(call);
+            } catch (AdderException e) {
+                attempts = again(e, deadline, attempts);
+            }
+        }
     }
 
     /**
@@ -200,11 +231,19 @@ public final class AdderClient implements AutoCloseable {
     public CompletableFuture<Long> addAsync(long x, long y) {
         long deadline = System.nanoTime() + callTimeoutNanos;
         CompletableFuture<Long> future = new CompletableFuture<>();
+        Call call = new Call(x, y, deadline, null, future);
         try {
             checkOpen();
             Pipeline current = pipeline(deadline);
-            current.submit(new Call(x, y, deadline, null, future));
-        } catch (AdderException | IllegalStateException e) {
+            current.submit(call);
+        } catch (AdderException e) {
+            if (replay && ConnectionLostException.of(e) != null && !closed) {
+                call.error = e;
+                replayLater(List.of(call));
+            } else {
+                completions.execute(() -> future.completeExceptionally(e));
+            }
+        } catch (IllegalStateException e) {
             completions.execute(() -> future.completeExceptionally(e));
         }
         return future;
@@ -231,18 +270,37 @@ public final class AdderClient implements AutoCloseable {
         if (xs.length == 0) {
             return new long[0];
         }
-        long deadline = System.nanoTime() + callTimeoutNanos;
         checkOpen();
-        return pipeline(deadline).exclusively(deadline, (channel, selector) -> batch(channel, selector, xs, ys));
+        long[] sums = new long[xs.length];
+        int[] received = {0};
+        Attempts attempts = null;
+        while (true) {
+            int before = received[0];
+            long deadline = System.nanoTime() + callTimeoutNanos;
+            try {
+                pipeline(deadline).exclusively(deadline, (channel, selector) -> batch(channel, selector, xs, ys, sums, received));
+                return sums;
+            } catch (AdderException e) {
+                if (received[0] > before) {
+                    attempts = null; // progress since the last loss: a fresh start
+                }
+                attempts = again(e, System.nanoTime() + callTimeoutNanos, attempts);
+            }
+        }
     }
 
-    private long[] batch(SocketChannel connection, Selector selector, long[] xs, long[] ys) throws IOException {
-        long[] sums = new long[xs.length];
+    /**
+     * Sends the pairs from {@code received[0]} on and reads their answers
+     * into {@code sums}, counting them in {@code received[0]}: after a lost
+     * connection the batch goes on from the first pair not yet answered.
+     */
+    private long[] batch(SocketChannel connection, Selector selector, long[] xs, long[] ys, long[] sums, int[] done)
+            throws IOException {
         ByteBuffer out = ByteBuffer.allocate(BATCH_BUFFER_BYTES).order(Protocol.BYTE_ORDER).flip();
         ByteBuffer in = ByteBuffer.allocate(BATCH_BUFFER_BYTES).order(Protocol.BYTE_ORDER);
         SelectionKey key = connection.keyFor(selector);
-        int sent = 0;
-        int received = 0;
+        int sent = done[0];
+        int received = done[0];
         long deadline = System.nanoTime() + callTimeoutNanos;
         while (received < sums.length) {
             if (!out.hasRemaining() && sent < xs.length) {
@@ -265,6 +323,7 @@ public final class AdderClient implements AutoCloseable {
                 while (in.remaining() >= Protocol.RESPONSE_BYTES && received < sums.length) {
                     sums[received++] = Protocol.decodeResponse(in);
                 }
+                done[0] = received;
                 in.compact();
             }
             if (progress) {
@@ -279,12 +338,15 @@ public final class AdderClient implements AutoCloseable {
                 selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(remaining + 999_999)));
                 selector.selectedKeys().clear();
                 if (closed || Thread.currentThread().isInterrupted()) {
-                    throw new IOException(closed ? "the client was closed during the call" : "interrupted");
+                    // not a lost connection: the batch ends here, sent again by no one
+                    throw new AdderException("call to " + address + " failed: " + (closed
+                            ? "the client was closed during the call" : "interrupted"), null);
                 }
             }
         }
         if (in.position() > 0) {
-            throw new IOException("server sent " + in.position() + " bytes more than the answers asked for");
+            throw new AdderException("call to " + address + " failed: the server sent " + in.position()
+                    + " bytes more than the answers asked for", null);
         }
         return sums;
     }
@@ -305,6 +367,15 @@ public final class AdderClient implements AutoCloseable {
             current.fail(new AdderException("the client of " + address + " was closed", null));
         }
         reader.stop();
+        for (Thread replayer : replayers) {
+            LockSupport.unpark(replayer);
+            try {
+                replayer.join(TimeUnit.SECONDS.toMillis(10));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
     }
 
     @Override
@@ -367,8 +438,10 @@ public final class AdderClient implements AutoCloseable {
             try {
                 return connectOnce(deadline);
             } catch (SocketException e) {
-                if (!acceptQueueFull(e)) {
-                    throw connectFailure(e);
+                // looked at once: a server starting may create the file between two looks
+                boolean present = !address.isUnix() || Files.exists(address.unixPath(), LinkOption.NOFOLLOW_LINKS);
+                if (!acceptQueueFull(e, present)) {
+                    throw connectFailure(e, present);
                 }
                 long remaining = deadline - System.nanoTime();
                 if (remaining <= 0) {
@@ -390,9 +463,8 @@ public final class AdderClient implements AutoCloseable {
      * A Unix-domain connect that failed with neither a refusal nor a missing
      * or forbidden file: a live server whose accept queue is full.
      */
-    private boolean acceptQueueFull(SocketException e) {
-        return address.isUnix() && !(e instanceof ConnectException)
-                && Files.exists(address.unixPath(), LinkOption.NOFOLLOW_LINKS) && Files.isWritable(address.unixPath());
+    private boolean acceptQueueFull(SocketException e, boolean present) {
+        return address.isUnix() && !(e instanceof ConnectException) && present && Files.isWritable(address.unixPath());
     }
 
     /** One attempt; a {@link SocketException} is left to the caller, any other failure is final. */
@@ -423,7 +495,8 @@ public final class AdderClient implements AutoCloseable {
                 opened.setOption(StandardSocketOptions.TCP_NODELAY, true);
             }
             key.interestOps(SelectionKey.OP_READ);
-            return new Pipeline(address, opened, selector, maxInFlight, completions, reader::wake);
+            return new Pipeline(address, opened, selector, maxInFlight, completions, reader::wake,
+                    replay ? this::replayLater : null);
         } catch (IOException | RuntimeException e) {
             opened.close();
             if (selector != null) {
@@ -436,16 +509,147 @@ public final class AdderClient implements AutoCloseable {
         }
     }
 
+    /**
+     * A refusal, a reset, a missing socket file may end when a server
+     * (re)starts: with replay on, they are tried again. An unknown host, a
+     * socket file this user may not write, a timeout are not.
+     */
     private AdderException connectFailure(Exception e) {
-        String reason;
-        if (address.isUnix() && !Files.exists(address.unixPath(), LinkOption.NOFOLLOW_LINKS)) {
-            reason = "no socket file at " + address.unixPath() + " (is the server running?)";
-        } else if (e instanceof ConnectException) {
-            reason = "connection refused (is the server running?)";
-        } else {
-            reason = e.getMessage() == null ? e.toString() : e.getMessage();
+        return connectFailure(e, !address.isUnix() || Files.exists(address.unixPath(), LinkOption.NOFOLLOW_LINKS));
+    }
+
+    private AdderException connectFailure(Exception e, boolean present) {
+        String prefix = "cannot connect to " + address + ": ";
+        if (!present) {
+            return new ConnectionLostException(prefix + "no socket file at " + address.unixPath()
+                    + " (is the server running?)", e, true);
         }
-        return new AdderException("cannot connect to " + address + ": " + reason, e);
+        if (e instanceof ConnectException) {
+            return new ConnectionLostException(prefix + "connection refused (is the server running?)", e, true);
+        }
+        String reason = prefix + (e.getMessage() == null ? e.toString() : e.getMessage());
+        if (e instanceof SocketException && !(address.isUnix() && !Files.isWritable(address.unixPath()))) {
+            return new ConnectionLostException(reason, e, true);
+        }
+        return new AdderException(reason, e);
+    }
+
+    // ---------------------------------------------------------------- replay
+
+    /** The tries of one call to get through after its connection was lost or could not be made. */
+    private static final class Attempts {
+        int losses;
+        /** nanoTime of the first of the connect failures in a row; valid while {@link #connectFailing}. */
+        long connectFailingSince;
+        boolean connectFailing;
+        int tries;
+        AdderException last;
+    }
+
+    private static final long FIRST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+    private static final long LONGEST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+    /**
+     * After a failed try of a call: returns when the call should be tried
+     * again (having paused as long as it should), or throws what its caller
+     * is to see. Tried again only with replay on, for a lost connection or
+     * one that could not be made: at once after a loss, then after pauses
+     * from 1 ms doubling to 100 ms; never past the call's deadline, and
+     * connecting for no longer than the connect timeout in a row.
+     */
+    private Attempts again(AdderException failure, long deadline, Attempts attempts) {
+        ConnectionLostException lost = ConnectionLostException.of(failure);
+        if (lost == null && attempts != null && failure instanceof AdderTimeoutException) {
+            throw new AdderTimeoutException(failure.getMessage() + " (sent again after: " + attempts.last.getMessage()
+                    + ")", failure); // what came before the timeout is what an operator needs to know
+        }
+        if (!replay || lost == null) {
+            throw failure;
+        }
+        if (closed) {
+            throw new AdderException("the client of " + address + " was closed", failure);
+        }
+        Attempts next = attempts == null ? new Attempts() : attempts;
+        long now = System.nanoTime();
+        next.last = failure;
+        if (lost.connecting) {
+            if (!next.connectFailing) {
+                next.connectFailing = true;
+                next.connectFailingSince = now;
+            } else if (now - next.connectFailingSince >= connectTimeoutNanos) {
+                throw failure; // the server stayed unreachable for as long as a connect may take
+            }
+        } else {
+            next.connectFailing = false;
+            next.losses++;
+        }
+        long pause = next.tries == 0 ? 0 : Math.min(LONGEST_PAUSE_NANOS, FIRST_PAUSE_NANOS << Math.min(20, next.tries - 1));
+        next.tries++;
+        if (deadline - (now + pause) <= 0) {
+            throw new AdderTimeoutException("timed out waiting for an answer from " + address + ": "
+                    + (next.losses > 0 ? "its connection was lost " + times(next.losses) + "; " : "")
+                    + "last failure: " + failure.getMessage(), failure);
+        }
+        if (pause > 0) {
+            LockSupport.parkNanos(this, pause);
+            if (Thread.currentThread().isInterrupted()) {
+                throw new AdderException("interrupted while waiting to call " + address + " again", failure);
+            }
+            if (closed) {
+                throw new AdderException("the client of " + address + " was closed", failure);
+            }
+        }
+        if (!lost.connecting) {
+            replayed.incrementAndGet();
+        }
+        return next;
+    }
+
+    private static String times(int n) {
+        return n == 1 ? "once" : n + " times";
+    }
+
+    /**
+     * Sends asynchronous calls again, in their order, from a thread of their
+     * own: waiting for a connection or for room in flight must not hold up
+     * the reader thread, which reads the answers. The thread ends when the
+     * calls are sent or failed.
+     */
+    private void replayLater(List<Call> calls) {
+        Thread thread = new Thread(() -> {
+            try {
+                for (Call call : calls) {
+                    replayNow(call);
+                }
+            } finally {
+                replayers.remove(Thread.currentThread());
+            }
+        }, "adder-client-replay " + address);
+        thread.setDaemon(true);
+        replayers.add(thread);
+        thread.start();
+    }
+
+    private void replayNow(Call lost) {
+        Attempts attempts = null;
+        AdderException failure = lost.error;
+        while (true) {
+            try {
+                attempts = again(failure, lost.deadline, attempts);
+            } catch (AdderException e) {
+                completions.execute(() -> lost.future.completeExceptionally(e));
+                return;
+            }
+            try {
+                Pipeline current = pipeline(lost.deadline);
+                current.submit(new Call(lost.x, lost.y, lost.deadline, null, lost.future));
+                return;
+            } catch (AdderException e) {
+                failure = e;
+            } catch (IllegalStateException e) { // closed meanwhile
+                failure = new AdderException("the client of " + address + " was closed", null);
+            }
+        }
     }
 
     /**
@@ -522,6 +726,7 @@ public final class AdderClient implements AutoCloseable {
         private Duration callTimeout = DEFAULT_CALL_TIMEOUT;
         private int maxInFlight = DEFAULT_MAX_IN_FLIGHT;
         private Executor completions = ForkJoinPool.commonPool();
+        private boolean replay = true;
 
         private Builder(AdderAddress address) {
             this.address = address;
@@ -577,6 +782,45 @@ public final class AdderClient implements AutoCloseable {
          */
         public Builder completionExecutor(Executor executor) {
             this.completions = Objects.requireNonNull(executor, "executor");
+            return this;
+        }
+
+        /**
+         * Whether a call whose connection is lost is sent again on a new one
+         * (default on). Addition has no side effects, so sending a call twice
+         * is always safe; and since the server answers in order, a call's
+         * answer comes on the connection its request went out on, so a call
+         * gets exactly one answer, the right one, whichever connection
+         * delivers it. With replay on:
+         * <ul>
+         * <li>calls in flight on a connection that is reset, ends, or fails
+         * to write are sent again on a new connection: at once, then after
+         * pauses from 1 ms doubling to 100 ms if that one is lost too;</li>
+         * <li>a connect that is refused, or finds no socket file, is tried
+         * again the same way for up to the connect timeout in a row (a
+         * server restarting at the same address);</li>
+         * <li>nothing goes past the call's deadline: a call that runs out of
+         * time fails with {@link AdderTimeoutException}, naming the last
+         * failure.</li>
+         * </ul>
+         * A timeout, an interrupt, {@link AdderClient#close()}, or a server
+         * that breaks the protocol is never replayed; nor is the connect of
+         * {@link #connect()}, so a wrong address still fails at once. With
+         * replay off, every call on a lost connection fails with an
+         * {@link AdderException}, as does a call that cannot connect.
+         *
+         * <p>On by default because a client behind a load balancer, or of a
+         * server restarted in place, then rides through a backend dying or
+         * being restarted without the application seeing an error; the cost
+         * is that a server gone for good is reported after the connect
+         * timeout (default 5 s) rather than at once. Turn it off to report
+         * every lost connection to the caller.
+         *
+         * @param on whether to replay
+         * @return this builder
+         */
+        public Builder replay(boolean on) {
+            this.replay = on;
             return this;
         }
 

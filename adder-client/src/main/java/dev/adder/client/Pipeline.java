@@ -34,7 +34,8 @@ import java.util.function.Consumer;
  * remain the client's reader thread takes the role.
  *
  * <p>A failure of the connection fails every call on it, once; the client
- * then connects again for the next call.
+ * then connects again for the next call, and, with replay on, sends again
+ * the calls that were lost with it.
  */
 final class Pipeline {
 
@@ -58,6 +59,8 @@ final class Pipeline {
     private final Executor completions;
     /** Hands the reading role to the client's reader thread. */
     private final Consumer<Pipeline> needsReader;
+    /** Takes the asynchronous calls of a lost connection to send them again; null: they fail. */
+    private final Consumer<List<Call>> replayAsync;
 
     private final ReentrantLock lock = new ReentrantLock();
     /** Signalled when a slot in flight frees up, or the pipeline becomes idle. */
@@ -97,7 +100,7 @@ final class Pipeline {
     private final ByteBuffer probe = ByteBuffer.allocate(1);
 
     Pipeline(AdderAddress address, SocketChannel channel, Selector readSelector, int maxInFlight,
-            Executor completions, Consumer<Pipeline> needsReader) throws IOException {
+            Executor completions, Consumer<Pipeline> needsReader, Consumer<List<Call>> replayAsync) throws IOException {
         this.address = address;
         this.channel = channel;
         this.readSelector = readSelector;
@@ -112,6 +115,7 @@ final class Pipeline {
         this.maxInFlight = maxInFlight;
         this.completions = completions;
         this.needsReader = needsReader;
+        this.replayAsync = replayAsync;
         readKey.interestOps(SelectionKey.OP_READ);
     }
 
@@ -154,8 +158,9 @@ final class Pipeline {
                 n = -1;
             }
             if (n != 0) {
-                fail(new AdderException(n < 0 ? "the server closed the connection to " + address + " while it was idle"
-                        : "the server at " + address + " sent bytes that answer no request", null));
+                fail(n < 0 ? new ConnectionLostException("the server closed the connection to " + address
+                        + " while it was idle", null, false)
+                        : new AdderException("the server at " + address + " sent bytes that answer no request", null));
                 return false;
             }
             return true;
@@ -184,7 +189,10 @@ final class Pipeline {
                 }
             }
             if (failure != null) {
-                throw new AdderException(failure.getMessage(), failure);
+                // the call was not sent: to the client this connection is one that could not be had
+                throw failure instanceof ConnectionLostException
+                        ? new ConnectionLostException(failure.getMessage(), failure, true)
+                        : new AdderException(failure.getMessage(), failure);
             }
             inFlight.add(call);
             inFlightCount = inFlight.size();
@@ -710,7 +718,12 @@ final class Pipeline {
 
     // ---------------------------------------------------------------- failing
 
-    /** Fails every call on the connection, once, and closes it. */
+    /**
+     * Fails every call on the connection, once, and closes it. If the
+     * connection was lost and replay is on, its asynchronous calls go to be
+     * sent again instead; the blocking ones see the loss and send again
+     * themselves.
+     */
     void fail(AdderException cause) {
         List<Call> async = new ArrayList<>();
         lock.lock();
@@ -740,7 +753,11 @@ final class Pipeline {
             lock.unlock();
         }
         if (!async.isEmpty()) {
-            complete(async);
+            if (replayAsync != null && cause instanceof ConnectionLostException) {
+                replayAsync.accept(async);
+            } else {
+                complete(async);
+            }
         }
         readSelector.wakeup();
         writeSelector.wakeup();
@@ -759,15 +776,16 @@ final class Pipeline {
 
     private AdderException endOfStream() {
         int partial = in.position();
-        return new AdderException(partial == 0
+        return new ConnectionLostException(partial == 0
                 ? "the server closed the connection to " + address + " with calls in flight"
                 : "the server closed the connection to " + address + " in the middle of an answer ("
-                        + partial + " of " + Protocol.RESPONSE_BYTES + " bytes)", null);
+                        + partial + " of " + Protocol.RESPONSE_BYTES + " bytes)", null, false);
     }
 
     private AdderException failure(String what, IOException e) {
         String reason = e.getMessage() == null ? e.toString() : e.getMessage();
-        return new AdderException("call to " + address + " failed " + what + " the connection: " + reason, e);
+        return new ConnectionLostException("call to " + address + " failed " + what + " the connection: " + reason, e,
+                false);
     }
 
     private static long millis(long nanos) {

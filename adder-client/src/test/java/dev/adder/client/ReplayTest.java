@@ -1,0 +1,253 @@
+package dev.adder.client;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.adder.core.AdderAddress;
+import dev.adder.server.AdderServer;
+import java.nio.ByteBuffer;
+import java.net.StandardSocketOptions;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Replay, on by default: calls on a lost connection are sent again on a new
+ * one, each getting its own right answer exactly once; connects that are
+ * refused are tried again for the connect timeout; nothing goes past a
+ * call's deadline; a closed client ends its replays.
+ */
+@Timeout(60)
+class ReplayTest {
+
+    @TempDir
+    Path dir;
+
+    /** How the first connection is lost once it has read every request. */
+    enum Loss {
+        /** Seven bytes of the first answer, then end of stream. */
+        CLOSED_MID_ANSWER,
+        /** Two answers, then a reset (on TCP; a close on Unix). */
+        RESET_AFTER_TWO_ANSWERS,
+        /** No answer at all, then end of stream: what a SIGKILLed server or a proxy cutting the session does. */
+        CLOSED_UNANSWERED
+    }
+
+    @ParameterizedTest
+    @EnumSource(Loss.class)
+    void callsOnALostConnectionAreAnsweredRightOnTheNext(Loss loss) throws Exception {
+        for (Transport transport : Transport.values()) {
+            Path here = dir.resolve(loss + "-" + transport);
+            here.toFile().mkdirs();
+            int async = 8;
+            int blocking = 4;
+            try (ScriptedServer server = new ScriptedServer(transport, here, (n, channel) -> {
+                if (n > 0) {
+                    ScriptedServer.serveCorrectly(channel);
+                    return;
+                }
+                long[][] requests = ScriptedServer.readRequests(channel, async + blocking);
+                switch (loss) {
+                    case CLOSED_MID_ANSWER -> channel.write(ByteBuffer.wrap(new byte[7]));
+                    case RESET_AFTER_TWO_ANSWERS -> {
+                        ScriptedServer.answer(channel, new long[][] {requests[0], requests[1]});
+                        if (transport == Transport.TCP) {
+                            channel.setOption(StandardSocketOptions.SO_LINGER, 0);
+                        }
+                    }
+                    case CLOSED_UNANSWERED -> { }
+                }
+                channel.close();
+            });
+                 AdderClient client = AdderClient.builder(server.address()).callTimeout(Duration.ofSeconds(30)).connect()) {
+                List<CompletableFuture<Long>> calls = new ArrayList<>();
+                for (int i = 0; i < async; i++) {
+                    calls.add(client.addAsync(i, 100));
+                }
+                ExecutorService callers = Executors.newFixedThreadPool(blocking);
+                try {
+                    for (int i = 0; i < blocking; i++) {
+                        long x = 1_000 + i;
+                        calls.add(CompletableFuture.supplyAsync(() -> client.add(x, -1), callers));
+                    }
+                    for (int i = 0; i < async; i++) {
+                        assertEquals(i + 100, calls.get(i).get(30, TimeUnit.SECONDS), transport + " async call " + i);
+                    }
+                    for (int i = 0; i < blocking; i++) {
+                        assertEquals(999 + i, calls.get(async + i).get(30, TimeUnit.SECONDS), transport + " blocking call " + i);
+                    }
+                } finally {
+                    callers.shutdownNow();
+                }
+                assertEquals(2, server.connections.get(), transport + ": one connection lost, one to replay on");
+                long replayed = client.replayedCalls();
+                assertTrue(replayed >= async + blocking - 2 && replayed <= async + blocking,
+                        transport + ": " + replayed + " calls replayed");
+                if (loss == Loss.CLOSED_UNANSWERED) {
+                    assertEquals(async + blocking, replayed);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aCallMadeWhileTheServerRestartsWaitsForItInsteadOfFailing(Transport transport) throws Exception {
+        AdderServer first = AdderServer.builder().listen(transport.listenAddress(dir)).build();
+        first.start();
+        AdderAddress address = first.addresses().get(0);
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (AdderClient client = AdderClient.builder(address).connectTimeout(Duration.ofSeconds(30)).connect()) {
+            assertEquals(3, client.add(1, 2));
+            first.close();
+            AtomicReference<Thread> caller = new AtomicReference<>();
+            Future<Long> call = pool.submit(() -> {
+                caller.set(Thread.currentThread());
+                return client.add(7, 10);
+            });
+            // the caller pauses between refused connects: the server is down and the call has not failed
+            await().atMost(Duration.ofSeconds(20)).until(() -> caller.get() != null
+                    && caller.get().getState() == Thread.State.TIMED_WAITING);
+            assertFalse(call.isDone());
+            try (AdderServer second = AdderServer.builder().listen(address).build()) {
+                second.start();
+                assertEquals(17, call.get(30, TimeUnit.SECONDS));
+                assertEquals(1, second.stats().requests());
+            }
+            assertEquals(0, client.replayedCalls(), "nothing was in flight: the call was never sent twice");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aServerGoneForGoodIsReportedAfterTheConnectTimeout(Transport transport) throws Exception {
+        AdderServer gone = AdderServer.builder().listen(transport.listenAddress(dir)).build();
+        gone.start();
+        AdderAddress address = gone.addresses().get(0);
+        try (AdderClient client = AdderClient.builder(address).connectTimeout(Duration.ofMillis(200))
+                .callTimeout(Duration.ofSeconds(30)).connect()) {
+            gone.close();
+            AdderException e = assertThrows(AdderException.class, () -> client.add(1, 2));
+            assertFalse(e instanceof AdderTimeoutException, e.toString());
+            assertTrue(e.getMessage().startsWith("cannot connect to " + address + ": "), e.getMessage());
+            CompletableFuture<Long> later = client.addAsync(1, 2);
+            ExecutionException failed = assertThrows(ExecutionException.class, () -> later.get(30, TimeUnit.SECONDS));
+            assertTrue(failed.getCause().getMessage().startsWith("cannot connect to " + address + ": "),
+                    failed.getCause().getMessage());
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void replaysEndAtTheCallsDeadline(Transport transport) throws Exception {
+        // every connection reads one request and closes unanswered: a proxy with no backend left
+        try (ScriptedServer server = new ScriptedServer(transport, dir, (n, channel) -> {
+            ScriptedServer.readRequests(channel, 1);
+            channel.close();
+        });
+             AdderClient client = AdderClient.builder(server.address()).callTimeout(Duration.ofMillis(300)).connect()) {
+            AdderTimeoutException e = assertThrows(AdderTimeoutException.class, () -> client.add(1, 2));
+            assertTrue(e.getMessage().startsWith("timed out waiting for an answer from " + server.address()
+                    + ": its connection was lost "), e.getMessage());
+            assertTrue(e.getMessage().contains("last failure: the server closed the connection"), e.getMessage());
+            ExecutionException failed = assertThrows(ExecutionException.class,
+                    () -> client.addAsync(3, 4).get(30, TimeUnit.SECONDS));
+            assertTrue(failed.getCause() instanceof AdderTimeoutException, failed.getCause().toString());
+            assertTrue(server.connections.get() > 2, server.connections + " connections");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aBatchGoesOnFromItsFirstUnansweredPair(Transport transport) throws Exception {
+        int pairs = 1_000;
+        int answeredFirst = 400;
+        AtomicInteger readBySecond = new AtomicInteger();
+        try (ScriptedServer server = new ScriptedServer(transport, dir, (n, channel) -> {
+            if (n == 0) {
+                long[][] all = ScriptedServer.readRequests(channel, pairs);
+                ScriptedServer.answer(channel, java.util.Arrays.copyOf(all, answeredFirst));
+                channel.close();
+                return;
+            }
+            long[][] rest = ScriptedServer.readRequests(channel, pairs - answeredFirst);
+            readBySecond.set(rest.length);
+            ScriptedServer.answer(channel, rest);
+            ScriptedServer.serveCorrectly(channel);
+        });
+             AdderClient client = AdderClient.builder(server.address()).callTimeout(Duration.ofSeconds(10)).connect()) {
+            long[] xs = new long[pairs];
+            long[] ys = new long[pairs];
+            for (int i = 0; i < pairs; i++) {
+                xs[i] = i * 1_000_003L;
+                ys[i] = -i;
+            }
+            long[] sums = client.addAll(xs, ys);
+            for (int i = 0; i < pairs; i++) {
+                assertEquals(xs[i] + ys[i], sums[i], "pair " + i);
+            }
+            assertEquals(pairs - answeredFirst, readBySecond.get(), "the second connection got the unanswered pairs only");
+            assertEquals(7, client.add(3, 4), "and the connection serves the next call");
+        }
+    }
+
+    @Test
+    void closeDuringReplaysCompletesEveryFutureAndLeavesNoThread() throws Exception {
+        AdderServer gone = AdderServer.builder().listen(AdderAddress.tcp("127.0.0.1", 0)).build();
+        gone.start();
+        AdderClient client = AdderClient.builder(gone.addresses().get(0)).connectTimeout(Duration.ofSeconds(30)).connect();
+        gone.close();
+        List<CompletableFuture<Long>> calls = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            calls.add(client.addAsync(i, i));
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> threads("adder-client-replay") > 0);
+        assertTrue(calls.stream().noneMatch(CompletableFuture::isDone), "a call failed before its connect timeout");
+        client.close();
+        await().atMost(Duration.ofSeconds(10)).until(() -> calls.stream().allMatch(CompletableFuture::isDone));
+        for (CompletableFuture<Long> call : calls) {
+            ExecutionException e = assertThrows(ExecutionException.class, call::get);
+            assertTrue(e.getCause().getMessage().contains("was closed"), e.getCause().getMessage());
+        }
+        assertEquals(0, threads("adder-client-replay"), "a replay thread outlived close()");
+    }
+
+    @Test
+    void withReplayOffALostConnectionFailsItsCalls() throws Exception {
+        try (ScriptedServer server = new ScriptedServer(Transport.UNIX, dir, (n, channel) -> {
+            ScriptedServer.readRequests(channel, 1);
+            channel.close();
+        });
+             AdderClient client = AdderClient.builder(server.address()).replay(false).connect()) {
+            AdderException e = assertThrows(AdderException.class, () -> client.add(1, 2));
+            assertEquals("the server closed the connection to " + server.address() + " with calls in flight",
+                    e.getMessage());
+            assertEquals(1, server.connections.get());
+            assertEquals(0, client.replayedCalls());
+        }
+    }
+
+    private static long threads(String prefix) {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(thread -> thread.getName().startsWith(prefix) && thread.isAlive()).count();
+    }
+}
