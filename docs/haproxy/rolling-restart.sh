@@ -1,0 +1,53 @@
+#!/bin/sh
+# Restarts adder instances behind HAProxy one at a time, without a call failing:
+#   rolling-restart.sh a=unix:/run/adder/a/adder.sock b=tcp:127.0.0.1:7401
+# Each argument is an instance of adder@.service, named as its server in haproxy.cfg, and the address
+# it listens on. For each, in turn:
+#   1. drain: HAProxy sends it no new connections;
+#   2. systemctl restart: SIGTERM, the daemon answers what it received and closes its connections;
+#      the clients replay what it did not read, through HAProxy, on the other instance;
+#   3. wait until the new daemon answers a request itself (its JVM takes about half a second to
+#      start, which HAProxy's health check may or may not have noticed);
+#   4. ready: HAProxy sends it connections again once its health check passes (status UP).
+# Needs socat, root (systemctl, the admin socket), and the distribution in ADDER_HOME.
+#
+#   ADMIN       HAProxy's admin socket (default /run/haproxy/adder-admin.sock)
+#   BACKEND     the backend in haproxy.cfg (default adders)
+#   ADDER_HOME  where the distribution is unpacked (default /opt/adder)
+#   TIMEOUT     seconds to wait for an instance to answer, then to be UP (default 60)
+set -eu
+ADMIN=${ADMIN:-/run/haproxy/adder-admin.sock}
+BACKEND=${BACKEND:-adders}
+ADDER_HOME=${ADDER_HOME:-/opt/adder}
+TIMEOUT=${TIMEOUT:-60}
+[ $# -gt 0 ] || { echo "usage: $0 INSTANCE=ADDRESS..." >&2; exit 2; }
+
+haproxy_cmd() { echo "$1" | socat stdio "unix-connect:$ADMIN"; }
+# the status column (18th) of the server's line in `show stat`: UP, DOWN, DRAIN, "UP 1/2" ...
+status() { haproxy_cmd "show stat" | awk -F, -v b="$BACKEND" -v s="$1" '$1 == b && $2 == s { print $18 }'; }
+# the health check's own request: 123456789012345 + -98765432109876
+answers() { [ "$("$ADDER_HOME/bin/adder" --connect "$1" --timeout 1s 123456789012345 -98765432109876 2>/dev/null)" = 24691356902469 ]; }
+wait_for() { # DESCRIPTION COMMAND...
+  what=$1; shift; tries=0
+  until "$@"; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge "$((TIMEOUT * 4))" ]; then echo "$instance: not $what after ${TIMEOUT}s; stopping here" >&2; exit 1; fi
+    sleep 0.25
+  done
+}
+is_up() { [ "$(status "$instance")" = UP ]; }
+
+for arg in "$@"; do
+  instance=${arg%%=*}; address=${arg#*=}
+  [ "$instance" != "$arg" ] && [ -n "$address" ] || { echo "not INSTANCE=ADDRESS: $arg" >&2; exit 2; }
+  [ -n "$(status "$instance")" ] || { echo "no server $instance in backend $BACKEND" >&2; exit 1; }
+  echo "$instance: drain"
+  haproxy_cmd "set server $BACKEND/$instance state drain" >/dev/null
+  echo "$instance: restart"
+  systemctl restart "adder@$instance"
+  wait_for answering answers "$address"
+  echo "$instance: answers; ready"
+  haproxy_cmd "set server $BACKEND/$instance state ready" >/dev/null
+  wait_for up is_up
+  echo "$instance: up"
+done
