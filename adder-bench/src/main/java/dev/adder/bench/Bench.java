@@ -6,6 +6,7 @@ import java.util.Arrays;
  * {@code java -jar adder-bench-all.jar COMMAND [ARGS]}: the benchmark tools.
  * <ul>
  *   <li>{@code load}: the load generator ({@link Load});
+ *   <li>{@code churn}: connections made, used for one request, and closed, over and over ({@link Churn});
  *   <li>{@code client}: Adder's client under concurrent callers ({@link ClientBench});
  *   <li>{@code netty}: the Netty peer server ({@link NettyPeer});
  *   <li>{@code soak}: a long mixed run with abusive clients ({@link Soak});
@@ -21,12 +22,13 @@ public final class Bench {
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: java -jar adder-bench-all.jar load|client|netty|soak|hold|alloc|jmh [ARGS]");
+            System.err.println("usage: java -jar adder-bench-all.jar load|churn|client|netty|soak|hold|alloc|jmh [ARGS]");
             System.exit(2);
         }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
         int status = switch (args[0]) {
             case "load" -> Load.main(rest);
+            case "churn" -> Churn.main(rest);
             case "client" -> ClientBench.main(rest);
             case "netty" -> NettyPeer.main(rest);
             case "alloc" -> LoopAllocation.main(rest);
@@ -37,7 +39,7 @@ public final class Bench {
                 yield 0;
             }
             default -> {
-                System.err.println("unknown command " + args[0] + ": expected load, client, netty, soak, hold, alloc or jmh");
+                System.err.println("unknown command " + args[0] + ": expected load, churn, client, netty, soak, hold, alloc or jmh");
                 yield 2;
             }
         };
