@@ -1,26 +1,73 @@
 #!/usr/bin/env bash
-# Builds the distribution's own Java runtime, when the build's JDK can: a jlink image of only the
-# modules the daemon and the client need (target/runtime), with a class-data-sharing archive of
-# those modules' classes. An application archive (AppCDS) is not made here: Java 17 records the
-# class path's absolute paths in it, so it would hold only where the build put the jars.
+# Builds the distribution's own Java runtime, when the build's JDK can: a jlink image of the modules
+# the daemon and the client need, the application's own modules among them (adder, slf4j, logback),
+# with a class-data-sharing archive of the classes a daemon loads from start to first answer.
 #
-#   lean-runtime.sh TARGET_DIR     (run by Maven at package time)
+#   lean-runtime.sh TARGET_DIR CLASSPATH     (run by Maven at prepare-package; CLASSPATH: the
+#                                             distribution's runtime dependencies)
+#
+# Why the application's modules go inside the image: an application CDS archive made from a class
+# path records the jars' absolute paths on Java 17, so it would hold only where the build put them;
+# the classes of modules inside the image are archived relative to the image, which moves with the
+# tarball. The launchers run `-m dev.adder.server/...` on this runtime. The Prometheus jars are
+# automatic modules, which jlink refuses: they stay in lib/, and the launcher adds them with
+# --module-path when the daemon is asked for --metrics.
 #
 # Without jmods in the build's JDK (Debian: the openjdk-17-jmods package) it says so and builds
-# nothing; the tarball then runs on JAVA_HOME or the java on the PATH.
+# nothing; the tarball then runs on JAVA_HOME or the java on the PATH, from the class path.
 set -euo pipefail
 target=$1
+classpath=$2
 jdk=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}
 runtime=$target/runtime
-rm -rf "$runtime"
+rm -rf "$runtime" "$target/runtime-build"
 if [ ! -d "$jdk/jmods" ]; then
   echo "adder-dist: $jdk has no jmods: no bundled runtime in the tarball (install openjdk-17-jmods for one)" >&2
   exit 0
 fi
-# the modules jdeps finds in the daemon's and the client's jars (jdeps --print-module-deps
+work=$target/runtime-build
+mkdir -p "$work/modules"
+IFS=: read -r -a jars <<< "$classpath"
+for jar in "${jars[@]}"; do
+  case $(basename "$jar") in
+    adder-*.jar | slf4j-api-*.jar | logback-*.jar) cp "$jar" "$work/modules/" ;;
+  esac
+done
+
+# the JDK modules jdeps finds in the daemon's and the client's jars (jdeps --print-module-deps
 # --ignore-missing-deps), java.naming for logback's configuration lookups among them
 modules=java.base,java.logging,java.naming,java.xml,jdk.httpserver,jdk.management,jdk.net,jdk.unsupported
-"$jdk/bin/jlink" --add-modules "$modules" --strip-debug --no-header-files --no-man-pages \
-    --generate-cds-archive --output "$runtime"
+modules=$modules,dev.adder.server,dev.adder.client,ch.qos.logback.classic
+"$jdk/bin/jlink" --module-path "$jdk/jmods:$work/modules" --add-modules "$modules" \
+    --strip-debug --no-header-files --no-man-pages --generate-cds-archive --output "$runtime"
 
+# A training run: the daemon started with the launcher's default flags, one call from the client,
+# SIGTERM; the classes it loaded are archived in place of jlink's archive of the JDK's own classes.
+# If any step fails, jlink's archive stays, and the build says so.
+flags=(-XX:+UseSerialGC -Xms8m -Xmx64m -XX:AutoBoxCacheMax=20000)
+socket=$work/train.sock
+daemon=
+cleanup() { if [ -n "$daemon" ]; then kill -KILL "$daemon" 2>/dev/null || true; fi; }
+trap cleanup EXIT
+train() {
+  "$runtime/bin/java" -XX:DumpLoadedClassList="$work/classlist" "${flags[@]}" \
+      -m dev.adder.server/dev.adder.server.daemon.Main --listen "unix:$socket" > "$work/train.log" 2>&1 &
+  daemon=$!
+  for _ in $(seq 1 200); do [ -S "$socket" ] && break; sleep 0.05; done
+  [ "$("$runtime/bin/java" -m dev.adder.client/dev.adder.client.cli.Main --connect "unix:$socket" 7 10)" = 17 ] || return 1
+  kill -TERM "$daemon"
+  wait "$daemon" || return 1
+  daemon=
+  "$runtime/bin/java" -Xshare:dump -XX:SharedClassListFile="$work/classlist" \
+      -XX:SharedArchiveFile="$work/classes.jsa" "${flags[@]}" -m dev.adder.server/dev.adder.server.daemon.Main \
+      > "$work/dump.log" 2>&1 || return 1
+  chmod u+w "$runtime/lib/server/classes.jsa"
+  mv "$work/classes.jsa" "$runtime/lib/server/classes.jsa"
+  chmod a-w "$runtime/lib/server/classes.jsa"
+}
+if train; then
+  echo "adder-dist: the runtime's CDS archive holds the $(wc -l < "$work/classlist") classes a daemon loads to its first answer" >&2
+else
+  echo "adder-dist: the training run failed (see $work): the runtime keeps jlink's CDS archive of the JDK's classes" >&2
+fi
 echo "adder-dist: bundled runtime $(du -sh "$runtime" | cut -f1) in $runtime" >&2

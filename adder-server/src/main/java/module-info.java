@@ -16,6 +16,8 @@ module dev.adder.server {
     requires static io.prometheus.metrics.model;
     requires static io.prometheus.metrics.exporter.httpserver;
     requires static io.prometheus.metrics.instrumentation.jvm;
+    // the metrics' HTTP server's types (com.sun.net.httpserver), seen by MetricsEndpoint
+    requires static jdk.httpserver;
 
     exports dev.adder.server;
 }

@@ -48,11 +48,11 @@ class DistributionIT {
     @Test
     void unpacksToLaunchersJarsConfigurationAndAUnit() throws Exception {
         Path home = unpack();
-        for (String file : List.of("bin/adder-server", "bin/adder")) {
+        for (String file : List.of("bin/adder-server", "bin/adder", "haproxy/rolling-restart.sh")) {
             assertTrue(Files.isExecutable(home.resolve(file)), file);
         }
         for (String file : List.of("conf/logback.xml.example", "README", "LICENSE", "systemd/adder.service",
-                "systemd/adder.sysusers", "lib/adder-server-" + VERSION + ".jar", "lib/adder-client-" + VERSION + ".jar",
+                "systemd/adder.sysusers", "haproxy/haproxy.cfg", "haproxy/adder@.service", "lib/adder-server-" + VERSION + ".jar", "lib/adder-client-" + VERSION + ".jar",
                 "lib/adder-core-" + VERSION + ".jar")) {
             assertTrue(Files.isRegularFile(home.resolve(file)), file);
         }
@@ -119,6 +119,15 @@ class DistributionIT {
         // everything the daemon uses is in the runtime's modules: JMX, the metrics' HTTP server, logback's XML
         assertTrue(Files.readString(stdout).contains("; JMX dev.adder:type=AdderServer; metrics http://127.0.0.1:"),
                 Files.readString(stdout));
+        // the daemon's module, linked into the runtime; the Prometheus jars from lib/, asked for by --metrics
+        List<String> arguments = List.of(daemon.info().arguments().orElseThrow());
+        assertTrue(arguments.containsAll(List.of("-m", "dev.adder.server/dev.adder.server.daemon.Main", "--module-path",
+                home.toRealPath().resolve("lib").toString())), arguments.toString());
+        Matcher metrics = Pattern.compile("metrics (http://127\\.0\\.0\\.1:\\d+/metrics)").matcher(Files.readString(stdout));
+        assertTrue(metrics.find(), Files.readString(stdout));
+        String scraped = new String(java.net.URI.create(metrics.group(1)).toURL().openStream().readAllBytes(),
+                StandardCharsets.UTF_8);
+        assertTrue(scraped.contains("adder_requests_total") && scraped.contains("jvm_threads_current"), scraped);
         ProcessBuilder call = new ProcessBuilder(home.resolve("bin/adder").toString(), "--connect",
                 "unix:" + dir.resolve("adder.sock"), "7", "10").directory(dir.toFile()).redirectErrorStream(true);
         call.environment().remove("JAVA_HOME");
@@ -129,6 +138,21 @@ class DistributionIT {
         daemon.destroy();
         assertTrue(daemon.waitFor(60, TimeUnit.SECONDS));
         assertEquals(0, daemon.exitValue(), Files.readString(stdout));
+    }
+
+    @Test
+    void theBundledRuntimesArchiveOfTheDaemonsClassesMapsWhereverTheTarballIsUnpacked() throws Exception {
+        Path home = unpack(); // a directory of the test's: not where the build made the archive
+        Path java = home.resolve("runtime/bin/java");
+        Assumptions.assumeTrue(Files.isExecutable(java),
+                "the tarball has no bundled runtime (the build's JDK had no jmods): test skipped");
+        // -Xshare:on: a start that cannot map the archive fails instead of running without it
+        Process run = new ProcessBuilder(java.toString(), "-Xshare:on", "-Xlog:class+load", "-XX:+UseSerialGC",
+                "-m", "dev.adder.server/dev.adder.server.daemon.Main", "--version").redirectErrorStream(true).start();
+        String out = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, run.waitFor(), out);
+        assertTrue(out.contains("dev.adder.server.daemon.Main source: shared objects file"), out);
+        assertTrue(out.contains("adder-server " + VERSION), out);
     }
 
     private String client(Path home, String... args) throws IOException, InterruptedException {

@@ -92,6 +92,11 @@ public final class Main {
                 err.println("adder-server: cannot serve metrics on " + options.metrics + ": " + e.getMessage());
                 exitStatus = 1;
                 return 1;
+            } catch (LinkageError e) { // the Prometheus client's jars (or jdk.httpserver) missing from the run
+                err.println("adder-server: cannot serve metrics on " + options.metrics + ": a class they need is missing ("
+                        + e + "); the daemon jar and the distribution carry them");
+                exitStatus = 1;
+                return 1;
             }
         }
         log.info("adder {} listening on {}; {}{}max connections {}, idle timeout {}, max pending output {} bytes"
