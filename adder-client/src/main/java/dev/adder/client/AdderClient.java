@@ -274,6 +274,8 @@ public final class AdderClient implements AutoCloseable {
         long[] sums = new long[xs.length];
         int[] received = {0};
         Attempts attempts = null;
+        // replays end a call timeout after the batch last made progress, as every wait of a batch does
+        long lastProgress = System.nanoTime();
         while (true) {
             int before = received[0];
             long deadline = System.nanoTime() + callTimeoutNanos;
@@ -283,8 +285,9 @@ public final class AdderClient implements AutoCloseable {
             } catch (AdderException e) {
                 if (received[0] > before) {
                     attempts = null; // progress since the last loss: a fresh start
+                    lastProgress = System.nanoTime();
                 }
-                attempts = again(e, System.nanoTime() + callTimeoutNanos, attempts);
+                attempts = again(e, lastProgress + callTimeoutNanos, attempts);
             }
         }
     }

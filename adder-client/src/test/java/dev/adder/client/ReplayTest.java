@@ -172,6 +172,9 @@ class ReplayTest {
             ExecutionException failed = assertThrows(ExecutionException.class,
                     () -> client.addAsync(3, 4).get(30, TimeUnit.SECONDS));
             assertTrue(failed.getCause() instanceof AdderTimeoutException, failed.getCause().toString());
+            AdderTimeoutException batch = assertThrows(AdderTimeoutException.class,
+                    () -> client.addAll(new long[] {1, 2}, new long[] {3, 4}));
+            assertTrue(batch.getMessage().contains("its connection was lost"), batch.getMessage());
             assertTrue(server.connections.get() > 2, server.connections + " connections");
         }
     }
