@@ -93,6 +93,8 @@ public final class AdderClient implements AutoCloseable {
     private final boolean replay;
     /** Calls sent again after their connection was lost. */
     private final AtomicLong replayed = new AtomicLong();
+    /** Selectors of connects under way, woken by close() so that none waits out its connect timeout. */
+    private final Set<Selector> connectSelectors = ConcurrentHashMap.newKeySet();
     /** Threads sending asynchronous calls again, each for the calls of one lost connection. */
     private final Set<Thread> replayers = ConcurrentHashMap.newKeySet();
     /** Held while connecting; callers wait for it within their deadlines. */
@@ -370,6 +372,7 @@ public final class AdderClient implements AutoCloseable {
             current.fail(new AdderException("the client of " + address + " was closed", null));
         }
         reader.stop();
+        connectSelectors.forEach(Selector::wakeup);
         for (Thread replayer : replayers) {
             LockSupport.unpark(replayer);
             try {
@@ -479,21 +482,23 @@ public final class AdderClient implements AutoCloseable {
         try {
             opened.configureBlocking(false);
             selector = Selector.open();
+            connectSelectors.add(selector); // before closed is looked at: close() either is seen or wakes it
             SelectionKey key = opened.register(selector, SelectionKey.OP_CONNECT);
             boolean connected = opened.connect(socketAddress);
             while (!connected) {
+                if (closed || Thread.currentThread().isInterrupted()) {
+                    throw new AdderException("cannot connect to " + address + ": "
+                            + (closed ? "the client was closed" : "interrupted"), null);
+                }
                 long remaining = deadline - System.nanoTime();
                 if (remaining <= 0) {
                     throw new AdderTimeoutException("timed out connecting to " + address);
                 }
                 selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(remaining + 999_999)));
                 selector.selectedKeys().clear();
-                if (closed || Thread.currentThread().isInterrupted()) {
-                    throw new AdderException("cannot connect to " + address + ": "
-                            + (closed ? "the client was closed" : "interrupted"), null);
-                }
                 connected = opened.finishConnect();
             }
+            connectSelectors.remove(selector);
             if (!address.isUnix()) {
                 opened.setOption(StandardSocketOptions.TCP_NODELAY, true);
             }
@@ -503,6 +508,7 @@ public final class AdderClient implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             opened.close();
             if (selector != null) {
+                connectSelectors.remove(selector);
                 selector.close();
             }
             if (e instanceof SocketException socket) {

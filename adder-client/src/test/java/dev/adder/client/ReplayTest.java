@@ -235,6 +235,41 @@ class ReplayTest {
     }
 
     @Test
+    void closeEndsAConnectThatTheServerNeverCompletes() throws Exception {
+        AdderServer first = AdderServer.builder().listen(AdderAddress.tcp("127.0.0.1", 0)).build();
+        first.start();
+        AdderAddress address = first.addresses().get(0);
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        List<java.nio.channels.SocketChannel> queued = new ArrayList<>();
+        AdderClient client = AdderClient.builder(address).connectTimeout(Duration.ofSeconds(60))
+                .callTimeout(Duration.ofSeconds(120)).connect();
+        try (java.nio.channels.ServerSocketChannel deaf = java.nio.channels.ServerSocketChannel.open()) {
+            assertEquals(3, client.add(1, 2));
+            first.close();
+            // a listener that never accepts, its queue full (a backlog of 1 holds two): further SYNs are dropped,
+            // so a connect neither completes nor fails until its timeout
+            deaf.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+            deaf.bind(new java.net.InetSocketAddress("127.0.0.1", address.port()), 1);
+            for (int i = 0; i < 2; i++) {
+                queued.add(java.nio.channels.SocketChannel.open(deaf.getLocalAddress()));
+            }
+            Future<Long> call = pool.submit(() -> client.add(7, 10));
+            await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(5)).until(() -> !call.isDone());
+            client.close();
+            await("the call ends at close, not at the 60 s connect timeout").atMost(Duration.ofSeconds(10))
+                    .until(call::isDone);
+            ExecutionException e = assertThrows(ExecutionException.class, call::get);
+            assertTrue(e.getCause().getMessage().contains("closed"), e.getCause().toString());
+        } finally {
+            client.close();
+            pool.shutdownNow();
+            for (java.nio.channels.SocketChannel channel : queued) {
+                channel.close();
+            }
+        }
+    }
+
+    @Test
     void withReplayOffALostConnectionFailsItsCalls() throws Exception {
         try (ScriptedServer server = new ScriptedServer(Transport.UNIX, dir, (n, channel) -> {
             ScriptedServer.readRequests(channel, 1);
