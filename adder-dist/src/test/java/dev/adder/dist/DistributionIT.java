@@ -22,8 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The tarball as an operator uses it: unpacked, its launchers started, called and stopped by a signal. */
 class DistributionIT {
 
-    private static final Path TARBALL = Path.of(System.getProperty("adder.tarball"));
-    private static final String VERSION = System.getProperty("adder.version");
+    private static final String VERSION = Tarball.VERSION;
     private static final String JAVA_HOME = System.getProperty("java.home");
 
     @TempDir
@@ -37,17 +36,9 @@ class DistributionIT {
         }
     }
 
-    private Path unpack() throws IOException, InterruptedException {
-        Process tar = new ProcessBuilder("tar", "-xzf", TARBALL.toString(), "-C", dir.toString())
-                .redirectErrorStream(true).start();
-        String out = new String(tar.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, tar.waitFor(), out);
-        return dir.resolve("adder-" + VERSION);
-    }
-
     @Test
     void unpacksToLaunchersJarsConfigurationAndAUnit() throws Exception {
-        Path home = unpack();
+        Path home = Tarball.unpack(dir);
         for (String file : List.of("bin/adder-server", "bin/adder", "haproxy/rolling-restart.sh")) {
             assertTrue(Files.isExecutable(home.resolve(file)), file);
         }
@@ -63,7 +54,7 @@ class DistributionIT {
 
     @Test
     void theLaunchersServeAndCallAndSigtermStillDrainsAndExitsZero() throws Exception {
-        Path home = unpack();
+        Path home = Tarball.unpack(dir);
         // conf/logback.xml is used when present
         Files.copy(home.resolve("conf/logback.xml.example"), home.resolve("conf/logback.xml"));
         Path stdout = dir.resolve("daemon.out");
@@ -101,7 +92,7 @@ class DistributionIT {
 
     @Test
     void withoutJavaHomeTheLaunchersRunOnTheBundledRuntimeWhenThereIsOne() throws Exception {
-        Path home = unpack();
+        Path home = Tarball.unpack(dir);
         Path runtime = home.resolve("runtime/bin/java");
         Assumptions.assumeTrue(Files.isExecutable(runtime),
                 "the tarball has no bundled runtime (the build's JDK had no jmods): test skipped");
@@ -142,7 +133,7 @@ class DistributionIT {
 
     @Test
     void theBundledRuntimesArchiveOfTheDaemonsClassesMapsWhereverTheTarballIsUnpacked() throws Exception {
-        Path home = unpack(); // a directory of the test's: not where the build made the archive
+        Path home = Tarball.unpack(dir); // a directory of the test's: not where the build made the archive
         Path java = home.resolve("runtime/bin/java");
         Assumptions.assumeTrue(Files.isExecutable(java),
                 "the tarball has no bundled runtime (the build's JDK had no jmods): test skipped");

@@ -55,8 +55,6 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(300)
 class HaproxyIT {
 
-    private static final Path TARBALL = Path.of(System.getProperty("adder.tarball"));
-    private static final String VERSION = System.getProperty("adder.version");
     private static final Path RECIPE = Path.of(System.getProperty("adder.haproxy.config"));
     private static final String JAVA_HOME = System.getProperty("java.home");
     private static final int CALLERS = 32;
@@ -94,7 +92,7 @@ class HaproxyIT {
             System.out.println("SKIPPED: " + skipped); // in the build's log, not only in the report
             Assumptions.abort(skipped);
         }
-        home = unpack();
+        home = Tarball.unpack(dir);
         int frontPort = freePort();
         int backendPort = freePort();
         listen.put("a", "unix:" + dir.resolve("a.sock"));
@@ -328,14 +326,6 @@ class HaproxyIT {
         directories.add("/usr/local/sbin");
         return directories.stream().filter(d -> !d.isEmpty()).map(d -> Path.of(d, "haproxy"))
                 .filter(Files::isExecutable).findFirst();
-    }
-
-    private Path unpack() throws IOException, InterruptedException {
-        Process tar = new ProcessBuilder("tar", "-xzf", TARBALL.toString(), "-C", dir.toString())
-                .redirectErrorStream(true).start();
-        String out = new String(tar.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, tar.waitFor(), out);
-        return dir.resolve("adder-" + VERSION);
     }
 
     private static int freePort() throws IOException {
