@@ -8,11 +8,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.server.AdderServer;
-import java.nio.ByteBuffer;
+import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -110,8 +115,7 @@ class ReplayTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aCallMadeWhileTheServerRestartsWaitsForItInsteadOfFailing(Transport transport) throws Exception {
-        AdderServer first = AdderServer.builder().listen(transport.listenAddress(dir)).build();
-        first.start();
+        AdderServer first = started(transport.listenAddress(dir));
         AdderAddress address = first.addresses().get(0);
         ExecutorService pool = Executors.newSingleThreadExecutor();
         try (AdderClient client = AdderClient.builder(address).connectTimeout(Duration.ofSeconds(30)).connect()) {
@@ -126,8 +130,7 @@ class ReplayTest {
             await().atMost(Duration.ofSeconds(20)).until(() -> caller.get() != null
                     && caller.get().getState() == Thread.State.TIMED_WAITING);
             assertFalse(call.isDone());
-            try (AdderServer second = AdderServer.builder().listen(address).build()) {
-                second.start();
+            try (AdderServer second = started(address)) {
                 assertEquals(17, call.get(30, TimeUnit.SECONDS));
                 assertEquals(1, second.stats().requests());
             }
@@ -140,8 +143,7 @@ class ReplayTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aServerGoneForGoodIsReportedAfterTheConnectTimeout(Transport transport) throws Exception {
-        AdderServer gone = AdderServer.builder().listen(transport.listenAddress(dir)).build();
-        gone.start();
+        AdderServer gone = started(transport.listenAddress(dir));
         AdderAddress address = gone.addresses().get(0);
         try (AdderClient client = AdderClient.builder(address).connectTimeout(Duration.ofMillis(200))
                 .callTimeout(Duration.ofSeconds(30)).connect()) {
@@ -188,7 +190,7 @@ class ReplayTest {
         try (ScriptedServer server = new ScriptedServer(transport, dir, (n, channel) -> {
             if (n == 0) {
                 long[][] all = ScriptedServer.readRequests(channel, pairs);
-                ScriptedServer.answer(channel, java.util.Arrays.copyOf(all, answeredFirst));
+                ScriptedServer.answer(channel, Arrays.copyOf(all, answeredFirst));
                 channel.close();
                 return;
             }
@@ -215,8 +217,7 @@ class ReplayTest {
 
     @Test
     void closeDuringReplaysCompletesEveryFutureAndLeavesNoThread() throws Exception {
-        AdderServer gone = AdderServer.builder().listen(AdderAddress.tcp("127.0.0.1", 0)).build();
-        gone.start();
+        AdderServer gone = started(AdderAddress.tcp("127.0.0.1", 0));
         AdderClient client = AdderClient.builder(gone.addresses().get(0)).connectTimeout(Duration.ofSeconds(30)).connect();
         gone.close();
         List<CompletableFuture<Long>> calls = new ArrayList<>();
@@ -236,22 +237,21 @@ class ReplayTest {
 
     @Test
     void closeEndsAConnectThatTheServerNeverCompletes() throws Exception {
-        AdderServer first = AdderServer.builder().listen(AdderAddress.tcp("127.0.0.1", 0)).build();
-        first.start();
+        AdderServer first = started(AdderAddress.tcp("127.0.0.1", 0));
         AdderAddress address = first.addresses().get(0);
         ExecutorService pool = Executors.newSingleThreadExecutor();
-        List<java.nio.channels.SocketChannel> queued = new ArrayList<>();
+        List<SocketChannel> queued = new ArrayList<>();
         AdderClient client = AdderClient.builder(address).connectTimeout(Duration.ofSeconds(60))
                 .callTimeout(Duration.ofSeconds(120)).connect();
-        try (java.nio.channels.ServerSocketChannel deaf = java.nio.channels.ServerSocketChannel.open()) {
+        try (ServerSocketChannel deaf = ServerSocketChannel.open()) {
             assertEquals(3, client.add(1, 2));
             first.close();
             // a listener that never accepts, its queue full (a backlog of 1 holds two): further SYNs are dropped,
             // so a connect neither completes nor fails until its timeout
             deaf.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-            deaf.bind(new java.net.InetSocketAddress("127.0.0.1", address.port()), 1);
+            deaf.bind(new InetSocketAddress("127.0.0.1", address.port()), 1);
             for (int i = 0; i < 2; i++) {
-                queued.add(java.nio.channels.SocketChannel.open(deaf.getLocalAddress()));
+                queued.add(SocketChannel.open(deaf.getLocalAddress()));
             }
             Future<Long> call = pool.submit(() -> client.add(7, 10));
             await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(5)).until(() -> !call.isDone());
@@ -263,7 +263,7 @@ class ReplayTest {
         } finally {
             client.close();
             pool.shutdownNow();
-            for (java.nio.channels.SocketChannel channel : queued) {
+            for (SocketChannel channel : queued) {
                 channel.close();
             }
         }
@@ -282,6 +282,13 @@ class ReplayTest {
             assertEquals(1, server.connections.get());
             assertEquals(0, client.replayedCalls());
         }
+    }
+
+    /** A server listening on {@code listen}, started. */
+    private static AdderServer started(AdderAddress listen) throws IOException {
+        AdderServer server = AdderServer.builder().listen(listen).build();
+        server.start();
+        return server;
     }
 
     private static long threads(String prefix) {
