@@ -121,7 +121,7 @@ final class Churn {
         long n = connections.get();
         String cpu = "";
         if (serverPid > 0) {
-            double cpuSeconds = (cpuAfter - cpuBefore) / 100.0; // clock ticks: 100 per second on Linux
+            double cpuSeconds = (cpuAfter - cpuBefore) / (double) Load.CLOCK_TICKS_PER_SECOND;
             cpu = String.format(" server_cpu_pct=%.1f server_cpu_us_per_conn=%.2f", 100 * cpuSeconds / window,
                     n == 0 ? 0 : cpuSeconds * 1e6 / n);
         }

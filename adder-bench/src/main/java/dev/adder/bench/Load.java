@@ -453,7 +453,7 @@ final class Load {
     }
 
     /** The kernel's clock tick for /proc times: 100 on every Linux this runs on (getconf CLK_TCK). */
-    private static final int CLOCK_TICKS_PER_SECOND = 100;
+    static final int CLOCK_TICKS_PER_SECOND = 100;
 
     /** utime + stime of a process, in clock ticks. */
     static long cpuTicks(long pid) throws IOException {
