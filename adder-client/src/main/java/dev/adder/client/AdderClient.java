@@ -369,7 +369,7 @@ public final class AdderClient implements AutoCloseable {
         closed = true;
         Pipeline current = pipeline;
         if (current != null) {
-            current.fail(new AdderException("the client of " + address + " was closed", null));
+            current.fail(closedError(null));
         }
         reader.stop();
         connectSelectors.forEach(Selector::wakeup);
@@ -387,6 +387,11 @@ public final class AdderClient implements AutoCloseable {
     @Override
     public String toString() {
         return "AdderClient[" + address + "]";
+    }
+
+    /** What a call still under way when the client is closed fails with. */
+    private AdderException closedError(Throwable cause) {
+        return new AdderException("the client of " + address + " was closed", cause);
     }
 
     private void checkOpen() {
@@ -418,7 +423,7 @@ public final class AdderClient implements AutoCloseable {
             Pipeline fresh = connectNow();
             pipeline = fresh;
             if (closed) { // closed while connecting: close() may have seen the old pipeline
-                fresh.fail(new AdderException("the client of " + address + " was closed", null));
+                fresh.fail(closedError(null));
             }
             return fresh;
         } catch (IOException e) {
@@ -576,7 +581,7 @@ public final class AdderClient implements AutoCloseable {
             throw failure;
         }
         if (closed) {
-            throw new AdderException("the client of " + address + " was closed", failure);
+            throw closedError(failure);
         }
         Attempts next = attempts == null ? new Attempts() : attempts;
         long now = System.nanoTime();
@@ -605,7 +610,7 @@ public final class AdderClient implements AutoCloseable {
                 throw new AdderException("interrupted while waiting to call " + address + " again", failure);
             }
             if (closed) {
-                throw new AdderException("the client of " + address + " was closed", failure);
+                throw closedError(failure);
             }
         }
         if (!lost.connecting) {
@@ -656,7 +661,7 @@ public final class AdderClient implements AutoCloseable {
             } catch (AdderException e) {
                 failure = e;
             } catch (IllegalStateException e) { // closed meanwhile
-                failure = new AdderException("the client of " + address + " was closed", null);
+                failure = closedError(null);
             }
         }
     }
