@@ -53,18 +53,12 @@ final class UnixSocketFile {
     private static final Logger log = LoggerFactory.getLogger(UnixSocketFile.class);
     private static final int S_IFMT = 0170000;
     private static final int S_IFSOCK = 0140000;
-    /**
-     * Lock files held by servers of this JVM. POSIX record locks belong to a
-     * process, and closing any descriptor of the file drops them all, so a
-     * second server in the same JVM must not even open a held lock file.
-     */
-    private static final Set<Path> LOCKS_HELD_HERE = ConcurrentHashMap.newKeySet();
 
     private final Path path;
     private final Object fileKey;
-    private final PathLock lock;
+    private final SocketPathLock lock;
 
-    private UnixSocketFile(Path path, Object fileKey, PathLock lock) {
+    private UnixSocketFile(Path path, Object fileKey, SocketPathLock lock) {
         this.path = path;
         this.fileKey = fileKey;
         this.lock = lock;
@@ -88,7 +82,7 @@ final class UnixSocketFile {
     static Bound bind(AdderAddress address, Set<PosixFilePermission> permissions, int backlog) throws IOException {
         Path path = address.unixPath();
         refuseIfNotASocket(address, path); // before creating a lock file beside something else
-        PathLock lock = PathLock.acquire(address, path);
+        SocketPathLock lock = SocketPathLock.acquire(address, path);
         ServerSocketChannel channel = null;
         try {
             clearStaleFile(address, path);
@@ -112,7 +106,7 @@ final class UnixSocketFile {
         }
     }
 
-    private static void closeAndRelease(ServerSocketChannel channel, PathLock lock) {
+    private static void closeAndRelease(ServerSocketChannel channel, SocketPathLock lock) {
         if (channel != null) {
             try {
                 channel.close();
@@ -154,10 +148,7 @@ final class UnixSocketFile {
             return false;
         }
         if (!isSocket(path, attributes)) {
-            String kind = attributes.isDirectory() ? "a directory"
-                    : attributes.isRegularFile() ? "a regular file"
-                    : attributes.isSymbolicLink() ? "a symbolic link" : "a special file";
-            throw new ListenException(address, "the path exists and is " + kind
+            throw new ListenException(address, "the path exists and is " + SocketPathLock.kind(path, attributes)
                     + ", not a socket; it was left untouched (remove it or choose another path)");
         }
         return true;
@@ -227,7 +218,7 @@ final class UnixSocketFile {
     }
 
     /** The cause of a failure, once, naming the file it concerns. */
-    private static String reason(IOException e) {
+    static String reason(IOException e) {
         if (e instanceof FileSystemException fs && fs.getFile() != null) {
             return fs.getFile() + ": " + cause(e);
         }
@@ -235,70 +226,12 @@ final class UnixSocketFile {
     }
 
     /** The cause alone: a {@link FileSystemException}'s message is only its file's name. */
-    private static String cause(IOException e) {
+    static String cause(IOException e) {
         if (e instanceof FileSystemException fs) {
             return fs instanceof AccessDeniedException ? "permission denied"
                     : fs instanceof NoSuchFileException ? "no such file or directory"
                     : fs.getReason() != null ? fs.getReason() : fs.getClass().getSimpleName();
         }
         return e.getMessage() == null ? e.toString() : e.getMessage();
-    }
-
-    /** The exclusive lock on {@code PATH.lock}, within this JVM and across processes. */
-    private static final class PathLock {
-        private final Path registered;
-        private final FileChannel channel;
-        private boolean released;
-
-        private PathLock(Path registered, FileChannel channel) {
-            this.registered = registered;
-            this.channel = channel;
-        }
-
-        static PathLock acquire(AdderAddress address, Path socketPath) throws IOException {
-            Path lockPath = socketPath.resolveSibling(socketPath.getFileName() + ".lock");
-            Path registered;
-            try {
-                Path parent = lockPath.toAbsolutePath().getParent();
-                registered = parent.toRealPath().resolve(lockPath.getFileName());
-            } catch (IOException e) {
-                throw new ListenException(address, "its directory cannot be used: " + reason(e));
-            }
-            if (!LOCKS_HELD_HERE.add(registered)) {
-                throw new ListenException(address, "address in use (another adder server in this JVM holds " + lockPath + ")");
-            }
-            FileChannel channel = null;
-            try {
-                channel = FileChannel.open(lockPath, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                FileLock lock = channel.tryLock();
-                if (lock == null) {
-                    throw new ListenException(address, "address in use (another adder server holds " + lockPath + ")");
-                }
-                return new PathLock(registered, channel);
-            } catch (IOException | OverlappingFileLockException e) {
-                if (channel != null) {
-                    channel.close();
-                }
-                LOCKS_HELD_HERE.remove(registered);
-                if (e instanceof ListenException listen) {
-                    throw listen;
-                }
-                throw new ListenException(address, "cannot create or lock its lock file " + lockPath + ": "
-                        + (e instanceof IOException io ? cause(io) : "held by this JVM"));
-            }
-        }
-
-        synchronized void release() {
-            if (released) {
-                return;
-            }
-            released = true;
-            try {
-                channel.close(); // releases the lock
-            } catch (IOException e) {
-                log.debug("error releasing the lock {}: {}", registered, e.toString());
-            }
-            LOCKS_HELD_HERE.remove(registered);
-        }
     }
 }

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntConsumer;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,23 +26,53 @@ import org.slf4j.LoggerFactory;
  * <p>The graceful stop runs in a shutdown hook, which ends the process with
  * {@link Runtime#halt} and the daemon's own status: the JVM would otherwise
  * report a signal's death (143 for SIGTERM) although the stop was clean.
+ * The hook is the first thing {@link #main} does, before logging, options
+ * or the server exist, and stops whatever part of the start has happened:
+ * from the moment this class runs, a signal means exit 0 and nothing left
+ * behind. (Before it, while the JVM itself boots, the JVM's default holds:
+ * the process ends by the signal, or with 143, having created nothing.)
+ * Nothing here is static but that {@code main}, so that loading this class
+ * starts nothing, logging included.
  */
 public final class Main {
 
-    private static final Logger log = LoggerFactory.getLogger(Main.class);
     private static final long STATS_INTERVAL_NANOS = TimeUnit.MINUTES.toNanos(1);
 
     private final CountDownLatch stopRequested = new CountDownLatch(1);
+    private final IntConsumer halt;
     private volatile int exitStatus;
     private volatile MetricsEndpoint metrics;
+    /** Set once the hook has begun to stop: no server is started after it. Guarded by {@code this}. */
+    private boolean stopping;
+    /** The server being started or serving, once built. Guarded by {@code this}. */
+    private AdderServer server;
 
     Main() {
+        this(status -> Runtime.getRuntime().halt(status));
+    }
+
+    /** @param halt ends the process with a status; tests pass one that records it */
+    Main(IntConsumer halt) {
+        this.halt = halt;
     }
 
     public static void main(String[] args) {
-        System.exit(new Main().run(args, System.out, System.err));
+        Main daemon = new Main();
+        Runtime.getRuntime().addShutdownHook(new Thread(daemon::stop, "adder-stop"));
+        int status = daemon.run(args, System.out, System.err);
+        daemon.exitStatus = status;
+        System.exit(status); // runs the hook, which stops what is left and halts with this status
     }
 
+    private static Logger log() {
+        return LoggerFactory.getLogger(Main.class);
+    }
+
+    /**
+     * Runs the daemon until it is stopped, or fails; returns its exit status.
+     * Signals are {@link #main}'s business: a test calls this directly, and
+     * calls {@link #stop} for a signal.
+     */
     int run(String[] args, PrintStream out, PrintStream err) {
         DaemonLogging.configureUnlessGiven();
         DaemonOptions options;
@@ -73,21 +104,36 @@ public final class Main {
                 .jmxName(options.jmxName);
         options.listen.forEach(builder::listen);
         AdderServer server = builder.build();
-        // Installed before binding: a signal at any moment from here on stops the server and removes what
-        // its start created. close() waits for a start under way, so nothing is left half made.
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(server), "adder-stop"));
+        synchronized (this) {
+            if (stopping) {
+                return 0; // a signal came first: the hook is ending the process
+            }
+            // from here a signal stops this server: close() waits for a start under way, so nothing
+            // its start creates is left behind
+            this.server = server;
+        }
         try {
             server.start();
         } catch (IOException e) {
             err.println("adder-server: " + e.getMessage());
-            exitStatus = 1; // main's System.exit runs the hook, which exits with this status
+            exitStatus = 1; // also the status if a signal ends the process before main returns
             return 1;
         } catch (IllegalStateException closedBySignal) {
             return 0; // the hook is stopping the daemon
         }
+        if (stopRequested.getCount() == 0) {
+            return 0; // the hook stopped it as it started
+        }
         if (options.metrics != null) {
             try {
-                metrics = MetricsEndpoint.start(options.metrics, server);
+                MetricsEndpoint started = MetricsEndpoint.start(options.metrics, server);
+                synchronized (this) {
+                    if (stopping) {
+                        started.close();
+                        return 0;
+                    }
+                    metrics = started;
+                }
             } catch (IOException | RuntimeException e) {
                 err.println("adder-server: cannot serve metrics on " + options.metrics + ": " + e.getMessage());
                 exitStatus = 1;
@@ -99,7 +145,7 @@ public final class Main {
                 return 1;
             }
         }
-        log.info("adder {} listening on {}; {}{}max connections {}, idle timeout {}, max pending output {} bytes"
+        log().info("adder {} listening on {}; {}{}max connections {}, idle timeout {}, max pending output {} bytes"
                         + " ({} in total), drain timeout {}, busy poll {}; {}; {}; pid {}, Java {}",
                 AdderVersion.current(), server.addresses().stream().map(Main::absolute).map(Object::toString)
                         .collect(Collectors.joining(", ")),
@@ -149,18 +195,29 @@ public final class Main {
         return String.format("0%03o", bits);
     }
 
-    /** In the shutdown hook: stop gracefully, log the totals, exit with the daemon's status. */
-    private void stop(AdderServer server) {
-        stopRequested.countDown();
-        log.info("stopping: answering what was received, for at most {}", HumanDuration.format(server.drainTimeout()));
-        server.close();
-        MetricsEndpoint endpoint = metrics;
-        if (endpoint != null) {
-            endpoint.close();
+    /**
+     * In the shutdown hook: stops gracefully whatever has started so far,
+     * logs the totals if a server was built, ends the process with the
+     * daemon's status.
+     */
+    void stop() {
+        AdderServer built;
+        MetricsEndpoint endpoint;
+        synchronized (this) {
+            stopping = true;
+            built = server;
+            endpoint = metrics;
         }
-        ServerStats totals = server.stats();
-        log.info("adder stopped: {}", totals.summary());
-        Runtime.getRuntime().halt(exitStatus);
+        stopRequested.countDown();
+        if (built != null) {
+            log().info("stopping: answering what was received, for at most {}", HumanDuration.format(built.drainTimeout()));
+            built.close();
+            if (endpoint != null) {
+                endpoint.close();
+            }
+            log().info("adder stopped: {}", built.stats().summary());
+        }
+        halt.accept(exitStatus);
     }
 
     /** Waits for a stop signal, logging statistics at most once a minute when they change. */
@@ -170,7 +227,7 @@ public final class Main {
         try {
             while (!stopRequested.await(1, TimeUnit.SECONDS)) {
                 if (!server.isRunning()) {
-                    log.error("the event loop failed ({}); exiting",
+                    log().error("the event loop failed ({}); exiting",
                             server.failure().map(Throwable::toString).orElse("no error recorded"));
                     return true;
                 }
@@ -179,7 +236,7 @@ public final class Main {
                     ServerStats now = server.stats();
                     if (!now.equals(logged)) {
                         logged = now;
-                        log.info("{} connections open, {} accepted, {} refused, {} requests answered",
+                        log().info("{} connections open, {} accepted, {} refused, {} requests answered",
                                 now.openConnections(), now.accepted(), now.refused(), now.requests());
                     }
                 }

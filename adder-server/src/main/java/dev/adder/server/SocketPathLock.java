@@ -1,0 +1,273 @@
+package dev.adder.server;
+
+import dev.adder.core.AdderAddress;
+import dev.adder.server.UnixSocketFile.ListenException;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.OpenOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The exclusive lock on {@code PATH.lock} beside a socket file, within this
+ * JVM and across processes, held for the server's life.
+ *
+ * <p>The lock file may sit in a directory others can write (a sticky
+ * {@code /tmp}), so nothing planted there is trusted: the file is created
+ * with {@code O_EXCL} and mode 0600, or, when it exists, opened only if it
+ * is a regular file owned by this process's user, without following a
+ * symbolic link ({@code O_NOFOLLOW}) and read-write, which on Linux never
+ * waits for a peer even if a FIFO were swapped in; after opening, the path
+ * must still name the file that was checked. Anything else is refused with
+ * what it is, and a lock held by someone else is reported with who holds it.
+ */
+final class SocketPathLock {
+
+    private static final Logger log = LoggerFactory.getLogger(SocketPathLock.class);
+    private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
+    /**
+     * Lock files held by servers of this JVM. POSIX record locks belong to a
+     * process, and closing any descriptor of the file drops them all, so a
+     * second server in the same JVM must not even open a held lock file.
+     */
+    private static final Set<Path> HELD_HERE = ConcurrentHashMap.newKeySet();
+
+    private final Path registered;
+    private final FileChannel channel;
+    private boolean released;
+
+    private SocketPathLock(Path registered, FileChannel channel) {
+        this.registered = registered;
+        this.channel = channel;
+    }
+
+    /** Takes the lock beside {@code socketPath}, or fails with a message naming the lock file and the cause. */
+    static SocketPathLock acquire(AdderAddress address, Path socketPath) throws IOException {
+        Path lockPath = socketPath.resolveSibling(socketPath.getFileName() + ".lock");
+        Path registered;
+        try {
+            Path parent = lockPath.toAbsolutePath().getParent();
+            registered = parent.toRealPath().resolve(lockPath.getFileName());
+        } catch (IOException e) {
+            throw new ListenException(address, "its directory cannot be used: " + UnixSocketFile.reason(e));
+        }
+        if (!HELD_HERE.add(registered)) {
+            throw new ListenException(address, "address in use (another adder server in this JVM holds " + lockPath + ")");
+        }
+        FileChannel channel = null;
+        try {
+            channel = open(address, lockPath);
+            FileLock lock = channel.tryLock();
+            if (lock == null) {
+                throw new ListenException(address, "address in use (" + LockHolders.describe(lockPath)
+                        + " holds a lock on " + lockPath + ")");
+            }
+            warnIfOthersCanWrite(lockPath);
+            return new SocketPathLock(registered, channel);
+        } catch (IOException | OverlappingFileLockException e) {
+            if (channel != null) {
+                channel.close();
+            }
+            HELD_HERE.remove(registered);
+            if (e instanceof ListenException listen) {
+                throw listen;
+            }
+            throw new ListenException(address, "cannot create or lock its lock file " + lockPath + ": "
+                    + (e instanceof IOException io ? UnixSocketFile.cause(io) : "held by this JVM"));
+        }
+    }
+
+    /** Creates the lock file, or opens the one there if it is this user's regular file. */
+    private static FileChannel open(AdderAddress address, Path lockPath) throws IOException {
+        boolean posix = lockPath.getFileSystem().supportedFileAttributeViews().contains("posix");
+        try {
+            // O_CREAT|O_EXCL: never follows a link, never opens what is already there
+            Set<OpenOption> create = Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE);
+            return posix ? FileChannel.open(lockPath, create, PosixFilePermissions.asFileAttribute(OWNER_ONLY))
+                    : FileChannel.open(lockPath, create, new FileAttribute<?>[0]);
+        } catch (FileAlreadyExistsException e) {
+            // the usual case after a first start: the lock file stays when a server stops
+        }
+        BasicFileAttributes before = checked(address, lockPath, posix);
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(lockPath, StandardOpenOption.READ, StandardOpenOption.WRITE,
+                    LinkOption.NOFOLLOW_LINKS);
+        } catch (NoSuchFileException e) {
+            throw new ListenException(address, "its lock file " + lockPath + " was removed while it was being opened;"
+                    + " something else is changing that directory");
+        } catch (FileSystemException e) { // ELOOP: a link put in its place since the check
+            throw new ListenException(address, "its lock file " + lockPath + " was replaced while it was being opened ("
+                    + UnixSocketFile.cause(e) + "); it was left untouched");
+        }
+        try {
+            BasicFileAttributes after = Files.readAttributes(lockPath, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            if (before.fileKey() != null && !Objects.equals(before.fileKey(), after.fileKey())) {
+                throw new ListenException(address, "its lock file " + lockPath
+                        + " was replaced while it was being opened; it was left untouched");
+            }
+            return channel;
+        } catch (IOException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    /** The attributes of an existing lock file, if it is a regular file of this user's; otherwise fails. */
+    private static BasicFileAttributes checked(AdderAddress address, Path lockPath, boolean posix) throws IOException {
+        BasicFileAttributes attributes = Files.readAttributes(lockPath, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        if (!attributes.isRegularFile()) {
+            throw new ListenException(address, "its lock file " + lockPath + " exists and is " + kind(lockPath, attributes)
+                    + ", not a regular file; it was left untouched (remove it)");
+        }
+        if (posix) {
+            int owner = (Integer) Files.getAttribute(lockPath, "unix:uid", LinkOption.NOFOLLOW_LINKS);
+            int self = thisProcessUid();
+            if (self >= 0 && owner != self) {
+                throw new ListenException(address, "its lock file " + lockPath + " belongs to "
+                        + Files.getOwner(lockPath, LinkOption.NOFOLLOW_LINKS).getName() + " (uid " + owner
+                        + "), not to this server's user (uid " + self
+                        + "); it was left untouched (remove it, or choose a directory only this user can write)");
+            }
+        }
+        return attributes;
+    }
+
+    /** "a symbolic link", "a FIFO", ...: what a path that is not a regular file is. */
+    static String kind(Path path, BasicFileAttributes attributes) {
+        if (attributes.isDirectory()) {
+            return "a directory";
+        }
+        if (attributes.isSymbolicLink()) {
+            return "a symbolic link";
+        }
+        if (attributes.isRegularFile()) {
+            return "a regular file";
+        }
+        try {
+            int type = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 0170000;
+            switch (type) {
+                case 0010000: return "a FIFO";
+                case 0140000: return "a socket";
+                case 0020000: return "a character device";
+                case 0060000: return "a block device";
+                default: return "a special file";
+            }
+        } catch (UnsupportedOperationException | IllegalArgumentException | IOException e) {
+            return "a special file";
+        }
+    }
+
+    /**
+     * One warning when other users can write the directory: any of them can
+     * create the lock file first (as their own), and the next start is
+     * refused until it is removed.
+     */
+    private static void warnIfOthersCanWrite(Path lockPath) {
+        Path dir = lockPath.toAbsolutePath().getParent();
+        try {
+            Set<PosixFilePermission> mode = Files.getPosixFilePermissions(dir);
+            String who = mode.contains(PosixFilePermission.OTHERS_WRITE) ? "every user"
+                    : mode.contains(PosixFilePermission.GROUP_WRITE) ? "its group" : null;
+            if (who != null) {
+                log.warn("{} is writable by {} ({}): anyone there can create {} first and block this server's next start;"
+                        + " a directory only this server's user can write (such as /run/adder) avoids it",
+                        dir, who, PosixFilePermissions.toString(mode), lockPath.getFileName());
+            }
+        } catch (IOException | UnsupportedOperationException e) {
+            log.debug("cannot read the mode of {}: {}", dir, e.toString());
+        }
+    }
+
+    synchronized void release() {
+        if (released) {
+            return;
+        }
+        released = true;
+        try {
+            channel.close(); // releases the lock
+        } catch (IOException e) {
+            log.debug("error releasing the lock {}: {}", registered, e.toString());
+        }
+        HELD_HERE.remove(registered);
+    }
+
+    /** This process's effective user id, or -1 where the platform does not tell it (no /proc). */
+    private static int thisProcessUid() {
+        try { // Linux: /proc/self belongs to the process's effective user
+            return (Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid");
+        } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+            return -1;
+        }
+    }
+
+    /** Who holds a POSIX lock on a file, read from Linux's {@code /proc/locks}. */
+    static final class LockHolders {
+        private LockHolders() {
+        }
+
+        /** "process 1234 of user bob (java -jar adder-server-all.jar ...)", or "another process" where unknown. */
+        static String describe(Path lockPath) {
+            try {
+                long dev = (Long) Files.getAttribute(lockPath, "unix:dev", LinkOption.NOFOLLOW_LINKS);
+                long ino = (Long) Files.getAttribute(lockPath, "unix:ino", LinkOption.NOFOLLOW_LINKS);
+                long major = ((dev >>> 8) & 0xfff) | ((dev >>> 32) & ~0xfffL);
+                long minor = (dev & 0xff) | ((dev >>> 12) & ~0xffL);
+                for (String line : Files.readAllLines(Path.of("/proc/locks"), StandardCharsets.US_ASCII)) {
+                    // "1: POSIX  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; a waiter's line starts "1: -> POSIX"
+                    String[] fields = line.trim().split("\\s+");
+                    if (fields.length < 6 || fields[1].equals("->")) {
+                        continue;
+                    }
+                    String[] id = fields[5].split(":");
+                    if (id.length == 3 && Long.parseLong(id[0], 16) == major && Long.parseLong(id[1], 16) == minor
+                            && Long.parseLong(id[2]) == ino) {
+                        return process(Long.parseLong(fields[4]));
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                log.debug("cannot tell who holds {}: {}", lockPath, e.toString());
+            }
+            return "another process";
+        }
+
+        private static String process(long pid) {
+            StringBuilder text = new StringBuilder("process ").append(pid);
+            Path proc = Path.of("/proc", Long.toString(pid));
+            try {
+                text.append(" of user ").append(Files.getOwner(proc).getName());
+            } catch (IOException | RuntimeException e) {
+                // gone meanwhile, or not ours to see
+            }
+            try {
+                String command = new String(Files.readAllBytes(proc.resolve("cmdline")), StandardCharsets.UTF_8)
+                        .replace('\0', ' ').strip();
+                if (!command.isEmpty()) {
+                    text.append(" (").append(command.length() > 100 ? command.substring(0, 100) + " ..." : command)
+                            .append(')');
+                }
+            } catch (IOException | RuntimeException e) {
+                // as above
+            }
+            return text.toString();
+        }
+    }
+}
