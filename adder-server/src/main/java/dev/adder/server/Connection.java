@@ -25,7 +25,10 @@ final class Connection {
 
     private static final Logger log = LoggerFactory.getLogger(Connection.class);
 
-    /** While stopping, a connection quiet this long after its answers are flushed is closed. */
+    /**
+     * While stopping, a connection quiet this long after its answers are flushed is closed,
+     * counted from the first drain check that saw its latest traffic.
+     */
     static final long DRAIN_QUIET_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /**
      * While the answers held for slow readers are over the server's budget,
@@ -44,6 +47,12 @@ final class Connection {
     /** Answers the socket has not taken yet. */
     private final OutputBuffer pending = new OutputBuffer();
     private long lastActiveNanos;
+    /** Reads and writes that moved bytes: a drain check tells by it whether traffic came since the last check. */
+    private long transfers;
+    /** The {@link #transfers} the last drain check saw. */
+    private long transfersSeen = -1;
+    /** The loop's time at the first drain check that saw {@link #transfersSeen}. */
+    private long quietSinceNanos;
     /** The client shut down its output: answer what it sent, then close. */
     private boolean inputClosed;
     /** The server is stopping: take no new requests, flush, then close. */
@@ -111,6 +120,7 @@ final class Connection {
             endOfInput();
         } else if (n > 0) {
             lastActiveNanos = serving.clock.nanoTime();
+            transfers++;
             serving.stats.bytesRead.add(n);
             if (!draining) { // while stopping, requests read are dropped
                 answer();
@@ -169,6 +179,7 @@ final class Connection {
         long written = pending.writeTo(channel, serving.gather);
         if (written > 0) {
             lastActiveNanos = serving.clock.nanoTime();
+            transfers++;
             serving.stats.bytesWritten.add(written);
             serving.budget.changed(this, -written, pending.size());
         }
@@ -268,7 +279,7 @@ final class Connection {
         if (closed) {
             return true;
         }
-        boolean flushedAndQuiet = pending.isEmpty() && serving.clock.nanoTime() - lastActiveNanos >= DRAIN_QUIET_NANOS;
+        boolean flushedAndQuiet = pending.isEmpty() && quietSinceLastTraffic();
         if (!pastDeadline && !flushedAndQuiet) {
             return false;
         }
@@ -277,6 +288,25 @@ final class Connection {
         }
         close();
         return true;
+    }
+
+    /**
+     * Whether {@link #DRAIN_QUIET_NANOS} have passed since the first drain check
+     * that saw this connection's latest traffic. Not since {@link #lastActiveNanos}:
+     * that is the loop's time when the traffic's turn began, and one turn can be
+     * long (the stop itself reads what waits on every connection), so by that
+     * stamp a client that sent throughout a long turn was quiet all of it. A
+     * check runs after the turns it follows, so the quiet it counts is no
+     * longer than the real one.
+     */
+    private boolean quietSinceLastTraffic() {
+        long now = serving.clock.nanoTime();
+        if (transfers != transfersSeen) {
+            transfersSeen = transfers;
+            quietSinceNanos = now;
+            return false;
+        }
+        return now - quietSinceNanos >= DRAIN_QUIET_NANOS;
     }
 
     private void shutdownOutput() {

@@ -177,6 +177,23 @@ class ConnectionTest {
     }
 
     @Test
+    void quietWhileDrainingCountsFromTheFirstCheckAfterTheTraffic() {
+        MemoryChannel channel = new MemoryChannel();
+        Connection connection = open(channel, serving(1 << 20, 1 << 30));
+        channel.feed(requests(0, 30));
+        connection.beginDrain(); // the stop's task, at the loop's time for this turn
+        channel.feed(requests(100, 5)); // the client goes on sending, and the same turn reads it
+        connection.onReady(READ);
+        // the turn took 537 ms (the stop reads what waits on every connection): all of it stamped
+        // with the time the turn began, so by the stamps the client has been quiet 537 ms already
+        now += TimeUnit.MILLISECONDS.toNanos(537);
+        assertFalse(connection.closeIfDrained(false), "closed at the first check after its traffic");
+        now += Connection.DRAIN_QUIET_NANOS;
+        assertTrue(connection.closeIfDrained(false));
+        assertEquals(30, channel.answers().length);
+    }
+
+    @Test
     void theDrainDeadlineClosesAClientThatNeverReads() {
         MemoryChannel channel = new MemoryChannel();
         Connection connection = open(channel, serving(1 << 20, 1 << 30));
