@@ -270,16 +270,20 @@ final class Connection {
     }
 
     /**
-     * While draining: closes the connection once its answers are flushed and
-     * it has been quiet a moment (closing only when nothing is unread avoids
-     * a TCP reset that would discard answers in flight), or at the deadline
-     * whatever it holds. Returns whether it is closed.
+     * While draining: closes the connection once its answers are flushed, it
+     * has been quiet a moment and nothing waits unread (closing a socket with
+     * bytes unread makes the kernel reset the connection, and the reset
+     * discards the answers in flight), or at the deadline whatever it holds.
+     * Returns whether it is closed.
      */
     boolean closeIfDrained(boolean pastDeadline) {
         if (closed) {
             return true;
         }
-        boolean flushedAndQuiet = pending.isEmpty() && quietSinceLastTraffic();
+        boolean flushedAndQuiet = pending.isEmpty() && quietSinceLastTraffic() && nothingUnread();
+        if (closed) { // the look found the end of the stream, or an error
+            return true;
+        }
         if (!pastDeadline && !flushedAndQuiet) {
             return false;
         }
@@ -307,6 +311,23 @@ final class Connection {
             return false;
         }
         return now - quietSinceNanos >= DRAIN_QUIET_NANOS;
+    }
+
+    /**
+     * Reads once, and drops what came, to tell whether nothing waits unread:
+     * the checks saw no traffic, but the loop last looked at this socket when
+     * its last select returned, and requests may have come during the work
+     * after it. What is read counts as traffic, so quiet starts again at the
+     * next check.
+     */
+    private boolean nothingUnread() {
+        try {
+            return read(false) == 0;
+        } catch (IOException e) {
+            log.debug("{}: closing after I/O error: {}", this, e.toString());
+            close();
+            return false;
+        }
     }
 
     private void shutdownOutput() {

@@ -194,6 +194,26 @@ class ConnectionTest {
     }
 
     @Test
+    void aDrainingConnectionWithRequestsWaitingUnreadIsNotClosedAsQuiet() {
+        MemoryChannel channel = new MemoryChannel();
+        Connection connection = open(channel, serving(1 << 20, 1 << 30));
+        channel.feed(requests(0, 30));
+        connection.beginDrain();
+        assertFalse(connection.closeIfDrained(false));
+        now += Connection.DRAIN_QUIET_NANOS;
+        // quiet as far as the loop has looked, but requests came since: closing a socket with bytes
+        // unread resets the connection, and the reset discards the answers still in flight
+        channel.feed(requests(100, 5));
+        assertFalse(connection.closeIfDrained(false), "closed with requests unread");
+        assertTrue(channel.input.isEmpty(), "what waited is read, and dropped");
+        assertEquals(30, channel.answers().length);
+        now += Connection.DRAIN_QUIET_NANOS;
+        assertFalse(connection.closeIfDrained(false), "closed at the first check after its traffic");
+        now += Connection.DRAIN_QUIET_NANOS;
+        assertTrue(connection.closeIfDrained(false));
+    }
+
+    @Test
     void theDrainDeadlineClosesAClientThatNeverReads() {
         MemoryChannel channel = new MemoryChannel();
         Connection connection = open(channel, serving(1 << 20, 1 << 30));
