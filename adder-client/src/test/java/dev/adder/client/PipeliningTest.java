@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.adder.server.AdderServer;
 import java.io.IOException;
@@ -86,7 +85,7 @@ class PipeliningTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void tenThousandVirtualThreadsShareOneConnectionAndEachGetsItsOwnAnswers(Transport transport) throws Throwable {
-        assumeTrue(Runtime.version().feature() >= 21,
+        Skip.unless(Runtime.version().feature() >= 21,
                 "virtual threads need Java 21 or later; .ci/run runs this test again on such a JDK");
         AtomicLong wrong = new AtomicLong();
         try (AdderServer server = startServer(transport);
@@ -110,7 +109,7 @@ class PipeliningTest {
 
     @Test
     void virtualThreadsGiveUpAtTheirDeadlinesThoughTheyParkWithoutOne() throws Throwable {
-        assumeTrue(Runtime.version().feature() >= 21,
+        Skip.unless(Runtime.version().feature() >= 21,
                 "virtual threads need Java 21 or later; .ci/run runs this test again on such a JDK");
         try (ScriptedServer server = new ScriptedServer(Transport.UNIX, dir, (n, channel) -> {
             new CountDownLatch(1).await(); // never answers

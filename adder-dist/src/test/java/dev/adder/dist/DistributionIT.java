@@ -15,7 +15,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -94,7 +93,7 @@ class DistributionIT {
     void withoutJavaHomeTheLaunchersRunOnTheBundledRuntimeWhenThereIsOne() throws Exception {
         Path home = Tarball.unpack(dir);
         Path runtime = home.resolve("runtime/bin/java");
-        Assumptions.assumeTrue(Files.isExecutable(runtime),
+        Skip.unless(Files.isExecutable(runtime),
                 "the tarball has no bundled runtime (the build's JDK had no jmods): test skipped");
         Path stdout = dir.resolve("daemon.out");
         ProcessBuilder start = new ProcessBuilder(home.resolve("bin/adder-server").toString(), "--listen", "unix:adder.sock",
@@ -135,7 +134,7 @@ class DistributionIT {
     void theBundledRuntimesArchiveOfTheDaemonsClassesMapsWhereverTheTarballIsUnpacked() throws Exception {
         Path home = Tarball.unpack(dir); // a directory of the test's: not where the build made the archive
         Path java = home.resolve("runtime/bin/java");
-        Assumptions.assumeTrue(Files.isExecutable(java),
+        Skip.unless(Files.isExecutable(java),
                 "the tarball has no bundled runtime (the build's JDK had no jmods): test skipped");
         // -Xshare:on: a start that cannot map the archive fails instead of running without it
         Process run = new ProcessBuilder(java.toString(), "-Xshare:on", "-Xlog:class+load", "-XX:+UseSerialGC",

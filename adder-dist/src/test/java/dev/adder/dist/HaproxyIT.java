@@ -37,7 +37,6 @@ import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -87,11 +86,7 @@ class HaproxyIT {
     @Test
     void twoDaemonsBehindHaproxyThroughAKillAHangAndARollingRestart() throws Exception {
         Optional<Path> binary = haproxyBinary();
-        if (binary.isEmpty()) {
-            String skipped = "haproxy is not installed (apt-get install haproxy): the HAProxy integration test was skipped";
-            System.out.println("SKIPPED: " + skipped); // in the build's log, not only in the report
-            Assumptions.abort(skipped);
-        }
+        Skip.unless(binary.isPresent(), "haproxy is not installed (apt-get install haproxy): the HAProxy integration test was skipped");
         home = Tarball.unpack(dir);
         int frontPort = freePort();
         int backendPort = freePort();

@@ -28,7 +28,6 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -228,7 +227,7 @@ class DaemonIT {
     void theMetricsPassPromtoolsCheck() throws Exception {
         Optional<Path> promtool = Stream.of(System.getenv("PATH").split(":")).map(d -> Path.of(d, "promtool"))
                 .filter(Files::isExecutable).findFirst();
-        Assumptions.assumeTrue(promtool.isPresent(),
+        Skip.unless(promtool.isPresent(),
                 "promtool is not installed (Debian: apt-get install prometheus): the format check was skipped");
         start("--listen", "tcp:127.0.0.1:0", "--metrics", "tcp:127.0.0.1:0");
         teachingClient(awaitListening().get(0));
@@ -562,7 +561,7 @@ class DaemonIT {
     void aFifoAtTheLockFilesPathExitsOneWithOneLine() throws Exception {
         Path fifo = dir.resolve("adder.sock.lock");
         Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).redirectErrorStream(true).start();
-        Assumptions.assumeTrue(mkfifo.waitFor(30, TimeUnit.SECONDS) && mkfifo.exitValue() == 0, "mkfifo is not available");
+        Skip.unless(mkfifo.waitFor(30, TimeUnit.SECONDS) && mkfifo.exitValue() == 0, "mkfifo is not available");
         start("--listen", "unix:adder.sock", "--no-jmx");
         assertEquals(1, awaitExit());
         assertEquals(List.of("adder-server: cannot listen on unix:adder.sock: its lock file adder.sock.lock exists and is"

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
@@ -88,14 +87,14 @@ class SocketPathLockTest {
     @Test
     void aFifoAtTheLockPathIsRefusedAtOnceRatherThanOpened() throws Exception {
         Process mkfifo = new ProcessBuilder("mkfifo", lockFile().toString()).redirectErrorStream(true).start();
-        assumeTrue(mkfifo.waitFor(30, TimeUnit.SECONDS) && mkfifo.exitValue() == 0, "mkfifo is not available here");
+        Skip.unless(mkfifo.waitFor(30, TimeUnit.SECONDS) && mkfifo.exitValue() == 0, "mkfifo is not available here");
         assertEquals("cannot listen on unix:" + socket() + ": its lock file " + lockFile()
                 + " exists and is a FIFO, not a regular file; it was left untouched (remove it)", refusal());
     }
 
     @Test
     void aLockFileOfAnotherUserIsRefusedAndNamesItsOwner() throws IOException {
-        assumeTrue(isRoot(), "needs root, to give a file to another user");
+        Skip.unless(isRoot(), "needs root, to give a file to another user");
         Files.writeString(lockFile(), "");
         Files.setAttribute(lockFile(), "unix:uid", 65534);
         String owner = Files.getOwner(lockFile()).getName();
