@@ -14,10 +14,12 @@ module dev.adder.server {
     // the daemon's /metrics (--metrics): in its executable jar only, never required of embedders
     requires static io.prometheus.metrics.core;
     requires static io.prometheus.metrics.model;
-    requires static io.prometheus.metrics.exporter.httpserver;
     requires static io.prometheus.metrics.instrumentation.jvm;
-    // the metrics' HTTP server's types (com.sun.net.httpserver), seen by MetricsEndpoint
-    requires static jdk.httpserver;
+    // the text formats' writers (prometheus-metrics-exposition-textformats names itself so); the HTTP
+    // side of /metrics is the daemon's own (daemon.ScrapeServer), so jdk.httpserver is not needed
+    requires static io.prometheus.writer.text;
+    // EscapingScheme, which the writers take
+    requires static io.prometheus.metrics.config;
 
     exports dev.adder.server;
 }

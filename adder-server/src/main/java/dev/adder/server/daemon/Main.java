@@ -138,7 +138,7 @@ public final class Main {
                 err.println("adder-server: cannot serve metrics on " + options.metrics + ": " + e.getMessage());
                 exitStatus = 1;
                 return 1;
-            } catch (LinkageError e) { // the Prometheus client's jars (or jdk.httpserver) missing from the run
+            } catch (LinkageError e) { // the Prometheus client's jars missing from the run
                 err.println("adder-server: cannot serve metrics on " + options.metrics + ": a class they need is missing ("
                         + e + "); the daemon jar and the distribution carry them");
                 exitStatus = 1;
