@@ -7,9 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
+import dev.adder.server.daemon.RawHttp;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.HttpURLConnection;
+import java.net.Socket;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -238,6 +240,64 @@ class DaemonIT {
         }
         String verdict = new String(check.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, check.waitFor(), verdict + "\n" + text);
+    }
+
+    /**
+     * The attack that stopped the JDK's HTTP server behind /metrics: requests
+     * half sent and held. Against the real daemon, scrapes answer while they
+     * are held, other methods and paths are refused, and once they are
+     * dropped the daemon's descriptors come back (a few allowed above the
+     * baseline for the rest of its JVM: a leak shows as dozens).
+     */
+    @Test
+    void metricsAnswerWhileHalfSentRequestsAreHeldAndRefuseOtherMethodsAndPaths() throws Exception {
+        start("--listen", "unix:adder.sock", "--metrics", "tcp:127.0.0.1:0", "--no-jmx");
+        awaitListening();
+        int port = metricsPort();
+        assertTrue(scrape(port).contains("\nadder_requests_total "));
+        Path fds = Path.of("/proc", Long.toString(process.pid()), "fd"); // Linux
+        long baseline = Files.isDirectory(fds) ? descriptors(fds) : 0;
+        List<Socket> held = new ArrayList<>();
+        try {
+            for (int c = 0; c < 24; c++) {
+                held.add(RawHttp.halfSent(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+            }
+            for (int scrape = 0; scrape < 3; scrape++) {
+                assertTrue(scrape(port).contains("\nadder_requests_total "), "a scrape while 24 requests are held");
+            }
+            for (String method : List.of("PUT", "DELETE", "TRACE", "POST")) {
+                RawHttp.Answer refused = RawHttp.request(port, method, "/metrics");
+                assertEquals(405, refused.status(), method);
+                assertEquals("GET, HEAD", refused.headers().get("allow"), method);
+            }
+            assertEquals(404, RawHttp.request(port, "GET", "/").status());
+            RawHttp.Answer head = RawHttp.request(port, "HEAD", "/metrics");
+            assertEquals(200, head.status());
+            assertEquals(0, head.body().length);
+        } finally {
+            for (Socket socket : held) {
+                socket.close();
+            }
+        }
+        if (Files.isDirectory(fds)) {
+            for (int round = 0; round < 5; round++) {
+                for (int c = 0; c < 40; c++) {
+                    Socket dropped = RawHttp.halfSent(port, "GET /metr");
+                    dropped.setSoLinger(c % 2 == 0, 0); // every other one reset
+                    dropped.close();
+                }
+            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> descriptors(fds) <= baseline + 3);
+        }
+        assertTrue(scrape(port).contains("\nadder_requests_total "));
+        process.destroy();
+        assertEquals(0, awaitExit());
+    }
+
+    private static long descriptors(Path fds) throws IOException {
+        try (Stream<Path> entries = Files.list(fds)) {
+            return entries.count();
+        }
     }
 
     /** The port of "metrics http://127.0.0.1:PORT/metrics" in the start line. */
