@@ -36,7 +36,7 @@ done
 
 # the JDK modules jdeps finds in the daemon's and the client's jars (jdeps --print-module-deps
 # --ignore-missing-deps), java.naming for logback's configuration lookups among them
-modules=java.base,java.logging,java.naming,java.xml,jdk.httpserver,jdk.management,jdk.net,jdk.unsupported
+modules=java.base,java.logging,java.naming,java.xml,jdk.management,jdk.net,jdk.unsupported
 modules=$modules,dev.adder.server,dev.adder.client,ch.qos.logback.classic
 "$jdk/bin/jlink" --module-path "$jdk/jmods:$work/modules" --add-modules "$modules" \
     --strip-debug --no-header-files --no-man-pages --generate-cds-archive --output "$runtime"

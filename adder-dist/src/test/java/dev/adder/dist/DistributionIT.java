@@ -106,7 +106,7 @@ class DistributionIT {
         assertEquals(runtime.toRealPath().toString(), daemon.info().command().orElseThrow());
         assertTrue(List.of(daemon.info().arguments().orElseThrow()).stream().noneMatch(a -> a.startsWith("-Dlogback")),
                 "no conf/logback.xml, no logback option");
-        // everything the daemon uses is in the runtime's modules: JMX, the metrics' HTTP server, logback's XML
+        // everything the daemon uses is in the runtime's modules: JMX, the JVM metrics' management beans, logback's XML
         assertTrue(Files.readString(stdout).contains("; JMX dev.adder:type=AdderServer; metrics http://127.0.0.1:"),
                 Files.readString(stdout));
         // the daemon's module, linked into the runtime; the Prometheus jars from lib/, asked for by --metrics
