@@ -173,6 +173,8 @@ final class ScrapeServer implements AutoCloseable {
     private final ByteBuffer drain = ByteBuffer.allocate(8192);
     /** The size of {@link #exchanges}, for other threads. */
     private volatile int open;
+    /** Connections accepted since the start, for other threads. */
+    private volatile long accepted;
     private volatile boolean closing;
     private long turn;
     private boolean acceptPaused;
@@ -234,6 +236,11 @@ final class ScrapeServer implements AutoCloseable {
     /** Connections it holds now, whatever their state. */
     int openConnections() {
         return open;
+    }
+
+    /** Connections it has accepted since it started. */
+    long acceptedConnections() {
+        return accepted;
     }
 
     /**
@@ -365,6 +372,7 @@ final class ScrapeServer implements AutoCloseable {
                 key.attach(exchange);
                 exchanges.add(exchange);
                 open = exchanges.size();
+                accepted++; // written by this thread alone
             } catch (IOException e) {
                 log.debug("metrics: cannot set up an accepted connection ({})", e.toString());
                 closeQuietly(channel);

@@ -251,6 +251,7 @@ class ScrapeServerTest {
     void aHeadThatNeverCompletesIsClosedAtItsBoundWith408() throws IOException {
         start(new ScrapeServer.Limits(64, 4096, Duration.ofMillis(200), LONG));
         Socket silent = held(HALF);
+        await().atMost(AWAIT).until(() -> server.acceptedConnections() == 1);
         await().atMost(AWAIT).until(() -> server.openConnections() == 0);
         // the 408 goes out as far as the socket takes it at once, so it may be lost to a reset: if it came, it is a 408
         ByteArrayOutputStream said = new ByteArrayOutputStream();
@@ -269,6 +270,7 @@ class ScrapeServerTest {
     void aHeadSentAByteAtATimeIsClosedAtTheSameBound() throws IOException {
         start(new ScrapeServer.Limits(64, 1 << 20, Duration.ofMillis(300), LONG));
         Socket drip = held("GET /metrics HTTP/1.1\r\nX: ");
+        await().atMost(AWAIT).until(() -> server.acceptedConnections() == 1);
         // one byte per poll, while the connection lasts; 1 MiB of head allowed, so only the time bound can end it
         await().atMost(AWAIT).pollInterval(Duration.ofMillis(20)).until(() -> {
             try {
@@ -291,6 +293,7 @@ class ScrapeServerTest {
         reader.setReceiveBufferSize(4096);
         reader.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), server.port()));
         RawHttp.send(reader, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        await().atMost(AWAIT).until(() -> scrapes.get() == 1); // the answer has begun
         await().atMost(AWAIT).until(() -> server.openConnections() == 0);
         assertEquals(200, get().status(), "the endpoint serves on");
     }
