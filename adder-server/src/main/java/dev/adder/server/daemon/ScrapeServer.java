@@ -53,8 +53,9 @@ import org.slf4j.LoggerFactory;
  *     unread bytes would reset the connection and could destroy the answer
  *     before the client read it (a body sent with a refused POST, say).</li>
  * <li>one request per connection ({@code Connection: close}): there is no
- *     keep-alive state to bound, and a scraper opens one connection per
- *     scrape anyway.</li>
+ *     keep-alive state to bound. A scraper that would keep its connection
+ *     between scrapes opens one per scrape instead: one connection every few
+ *     seconds, nothing to this endpoint.</li>
  * </ul>
  *
  * <p>It answers {@code GET} and {@code HEAD} of {@value #PATH} (a query is
@@ -65,7 +66,8 @@ import org.slf4j.LoggerFactory;
  * head at its deadline 408, as far as the socket takes it at once.
  *
  * <p>Only the endpoint's thread touches the selector and the connections;
- * other threads read {@link #openConnections()} and call {@link #close()}.
+ * other threads read {@link #openConnections()} and
+ * {@link #acceptedConnections()}, and call {@link #close()}.
  */
 final class ScrapeServer implements AutoCloseable {
 
