@@ -1,77 +1,36 @@
 package dev.adder.client;
 
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * One request in flight: its slot in the connection's first-in, first-out
- * order of answers. A call whose caller gave up (timed out, interrupted)
- * keeps its slot, so its late answer is absorbed here and never handed to
- * the call behind it.
+ * One request and its slot in the line: first in {@code toSend}, then, once
+ * its request is in the write buffer, in {@code sent} until its answer
+ * comes. A call whose caller gave up (timed out, interrupted) stays in
+ * {@code sent}, so its late answer is dropped there, never handed to the
+ * call behind it; given up before it was sent, it is skipped.
  */
-final class Call {
-
-    static final int PENDING = 0;
-    static final int DONE = 1;
-    static final int FAILED = 2;
+final class Call extends Waiter {
 
     final long x;
     final long y;
-    /** nanoTime by which the caller wants its answer; set when the caller called. */
+    /** nanoTime by which the caller wants its answer, from the moment it called; kept across replays. */
     final long deadline;
-    /** The thread parked for the answer; null for an asynchronous call. */
-    final Thread waiter;
-    /**
-     * Whether the waiter may take the reading role: a platform thread. A
-     * virtual thread would block its carrier in the selector, so it only
-     * parks, and the client's reader thread reads for it.
-     */
-    final boolean mayRead;
     /** The future of an asynchronous call; null for a blocking one. */
     final CompletableFuture<Long> future;
-
-    /**
-     * Written before {@link #state}, read after it. A call still in line whose
-     * state is {@code FAILED} was given up by its caller (timed out,
-     * interrupted): its answer, when it comes, is dropped.
-     */
+    /** Whether a driver enforces the deadline: asynchronous calls, and those of virtual threads, which park untimed. */
+    final boolean timedByDriver;
+    /** Written before {@link #state}; read after it. */
     long value;
-    AdderException error;
-    volatile int state = PENDING;
-    /** Handed the reading role by the previous reader. Guarded by the pipeline's lock. */
-    volatile boolean promoted;
+    /** The request is in a write buffer or on the wire. Guarded by the line's lock. */
+    boolean sent;
 
-    Call(long x, long y, long deadline, Thread waiter, CompletableFuture<Long> future) {
+    Call(long x, long y, long deadline, Thread thread, CompletableFuture<Long> future) {
+        super(thread);
         this.x = x;
         this.y = y;
         this.deadline = deadline;
-        this.waiter = waiter;
         this.future = future;
-        this.mayRead = waiter != null && !isVirtual(waiter);
-    }
-
-    /** {@code Thread.isVirtual()}, on Java 21 and later; the library is built for Java 17. */
-    private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
-
-    private static MethodHandle isVirtualHandle() {
-        try {
-            return MethodHandles.publicLookup().findVirtual(Thread.class, "isVirtual", MethodType.methodType(boolean.class));
-        } catch (NoSuchMethodException | IllegalAccessException e) {
-            return null;
-        }
-    }
-
-    static boolean isVirtual(Thread thread) {
-        if (IS_VIRTUAL == null) {
-            return false;
-        }
-        try {
-            return (boolean) IS_VIRTUAL.invokeExact(thread);
-        } catch (Throwable e) {
-            return false;
-        }
+        this.timedByDriver = !mayDrive;
     }
 
     boolean isAsync() {

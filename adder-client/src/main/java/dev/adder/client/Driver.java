@@ -1,0 +1,449 @@
+package dev.adder.client;
+
+import dev.adder.core.AdderAddress;
+import dev.adder.core.Protocol;
+import java.io.IOException;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The driver's role: whoever holds it (see {@link Calls}) owns the
+ * connection and does all its work: connects (again), writes what is
+ * queued, reads what is due, and matches answers to calls. It always waits
+ * for readable and writable together, so it never stops reading to write:
+ * a server that stops reading a client that does not read its answers (as
+ * Adder's does) is never waited on while its answers pile up. Every wait
+ * ends at the nearest deadline: the holder's own call, the earliest of the
+ * calls it times, the connect's.
+ *
+ * <p>Only the role's holder touches the fields below but {@link #selector}
+ * and {@link #trouble}; the role is handed on under the line's lock, so each
+ * holder sees what the last did.
+ */
+final class Driver {
+
+    private static final int BUFFER_BYTES = 64 * 1024;
+    /** The longest a request queued beside answers still due waits to be written. */
+    private static final long DEFERRED_WRITE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+    private static final long IDLE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private static final long FIRST_PAUSE_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
+    private static final long LONGEST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+    private final AdderAddress address;
+    private final Calls calls;
+    private final Connector connector;
+    private final boolean replay;
+    private final long connectTimeoutNanos;
+    private final ByteBuffer out = ByteBuffer.allocateDirect(BUFFER_BYTES).order(Protocol.BYTE_ORDER).flip();
+    private final ByteBuffer in = ByteBuffer.allocateDirect(BUFFER_BYTES).order(Protocol.BYTE_ORDER);
+    /** Opened at the first connect, closed with the client; close() wakes it. */
+    private volatile Selector selector;
+    private SocketChannel channel;
+    private SelectionKey key;
+    private int interest;
+    private boolean connected;
+    /** nanoTime by which a connect under way must finish. */
+    private long connectDeadline;
+    /** Connects failing one after another (busy or down) since this time; 0 when the last one worked. */
+    private long failingSince;
+    private long pauseNanos;
+    /** No connect before this nanoTime (0: none planned). */
+    private long pauseUntil;
+    /** Connections lost in a row, with calls on them, since an answer last came. */
+    private int losses;
+    /** What went wrong since an answer last came, for the message of a call that times out meanwhile ("" if nothing). */
+    private volatile String trouble = "";
+    /** The holder is in its selector, or about to be: a caller that queues a request wakes it (see {@link #nudge}). */
+    private volatile boolean selecting;
+    /** A caller woke the selector since the holder last went into it: one wake-up per wait is enough. */
+    private final AtomicBoolean nudged = new AtomicBoolean();
+
+    Driver(AdderAddress address, Calls calls, boolean replay, long connectTimeoutNanos) {
+        this.address = address;
+        this.calls = calls;
+        this.connector = new Connector(address);
+        this.replay = replay;
+        this.connectTimeoutNanos = connectTimeoutNanos;
+    }
+
+    /** ": its connection was lost twice; last failure: ...", or "": what a timeout's message adds. */
+    String trouble() {
+        return trouble;
+    }
+
+    /**
+     * Holding the role: works until {@code mine} is no longer pending (for
+     * the background driver, {@code mine} is null: until no call needs it),
+     * then lets the role go. With {@code step}, never waits: writes what it
+     * can and lets go (a virtual thread or an asynchronous caller).
+     */
+    void drive(Waiter mine, boolean step) {
+        try {
+            work(mine, step);
+            if (connected && !calls.isClosed() && (out.hasRemaining() || calls.mayHaveUnsent())) {
+                write(); // what was queued meanwhile goes out now: the server works while the next holder wakes
+            }
+        } catch (RuntimeException | Error e) { // a bug, or out of memory: the calls on the connection must not hang
+            drop();
+            calls.lost(new AdderException("call to " + address + " failed: " + e, e), false);
+            throw e;
+        } finally {
+            if (calls.release()) {
+                closeAll();
+            }
+        }
+    }
+
+    private void work(Waiter mine, boolean step) {
+        boolean readable = false;
+        boolean probe = calls.due() == 0; // idle until now: the server may have closed meanwhile
+        while (!calls.isClosed() && (mine == null || mine.isPending())) {
+            long now = System.nanoTime();
+            if (calls.expiryDue(now)) {
+                calls.expire(now, trouble);
+            }
+            if (mine != null && expired(mine, now)) {
+                return;
+            }
+            long wakeAt = 0;
+            if (!connected) {
+                if (!calls.anyPending()) {
+                    return;
+                }
+                try {
+                    wakeAt = connect(now, false);
+                } catch (AdderException failed) {
+                    calls.failUnsent(failed);
+                    continue;
+                }
+                if (connected) {
+                    probe = false;
+                    continue;
+                }
+            } else {
+                if (probe) {
+                    probe = false;
+                    if (!probeIdle()) {
+                        continue;
+                    }
+                }
+                if ((out.hasRemaining() || calls.mayHaveUnsent()) && !write()) {
+                    continue;
+                }
+                if (readable && !step) {
+                    readable = read();
+                    continue;
+                }
+                if (mine == null && !calls.backgroundGoesOn()) {
+                    return;
+                }
+            }
+            if (step) {
+                return;
+            }
+            readable = await(now, wakeAt, mine);
+        }
+    }
+
+    /** Whether the caller's own deadline passed or it was interrupted: if so, its call has been given up. */
+    private boolean expired(Waiter mine, long now) {
+        if (Thread.currentThread().isInterrupted()) {
+            calls.giveUp(mine, new AdderException("interrupted while waiting for an answer from " + address, null));
+            return true;
+        }
+        if (mine instanceof Call call) {
+            if (now - call.deadline >= 0) {
+                calls.giveUp(call, new AdderTimeoutException("timed out waiting for an answer from " + address + trouble));
+                return true;
+            }
+            return false;
+        }
+        return calls.expireBatch((Batch) mine, now, trouble);
+    }
+
+    // ---------------------------------------------------------------- waiting
+
+    /** Waits for the socket or the nearest deadline; returns whether the socket became readable. */
+    private boolean await(long now, long wakeAt, Waiter mine) {
+        long until = wakeAt != 0 ? wakeAt : now + IDLE_WAIT_NANOS;
+        if (mine != null) {
+            until = earlier(until, mine instanceof Call call ? call.deadline : ((Batch) mine).deadline);
+        }
+        long expiry = calls.nextExpiry();
+        if (expiry != 0) {
+            until = earlier(until, expiry);
+        }
+        if (connected && calls.due() > 0) {
+            until = earlier(until, now + DEFERRED_WRITE_NANOS); // callers may queue requests meanwhile
+        }
+        int want = !connected ? (channel == null ? 0 : SelectionKey.OP_CONNECT)
+                : SelectionKey.OP_READ | (out.hasRemaining() ? SelectionKey.OP_WRITE : 0);
+        try {
+            Selector waiter = selector();
+            if (key != null && want != interest) {
+                key.interestOps(want);
+                interest = want;
+            }
+            if (calls.isClosed()) { // close() wakes the selector once it exists; before that, it is looked at here
+                return false;
+            }
+            int ready;
+            selecting = true; // then look for requests queued meanwhile: a caller that queues looks at this after
+            try {
+                ready = connected && calls.mayHaveUnsent() ? waiter.selectNow() : waiter.select(Calls.millis(until - now));
+            } finally {
+                selecting = false;
+                nudged.set(false);
+            }
+            waiter.selectedKeys().clear();
+            return ready > 0 && connected && key.isValid() && key.isReadable();
+        } catch (IOException e) {
+            throw new AdderException("call to " + address + " failed: its selector failed: " + e.getMessage(), e);
+        }
+    }
+
+    private static long earlier(long a, long b) {
+        return b - a < 0 ? b : a;
+    }
+
+    private Selector selector() throws IOException {
+        Selector current = selector;
+        if (current == null) {
+            current = Selector.open();
+            selector = current;
+        }
+        return current;
+    }
+
+    /**
+     * From a caller that queued a request and left it to the holder: if the
+     * holder waits in its selector, it wakes to write it, rather than when
+     * the next answer comes. Once per wait, so under load few callers pay
+     * the wake-up; a holder that is working writes it before it next waits.
+     */
+    void nudge() {
+        if (selecting && calls.due() == 0 && !nudged.getAndSet(true)) {
+            wakeup();
+        }
+    }
+
+    /** From close(): a holder waiting in its selector looks at the client again. */
+    void wakeup() {
+        Selector current = selector;
+        if (current != null) {
+            current.wakeup();
+        }
+    }
+
+    // ---------------------------------------------------------------- the connection
+
+    /**
+     * Before the first request on a connection that was idle: a read must
+     * find nothing, since the server owes nothing. The end of the stream
+     * means it closed the connection meanwhile (a restart, an idle timeout):
+     * connect again, not a loss, as nothing was sent on it. Returns whether
+     * the connection is still there.
+     */
+    private boolean probeIdle() {
+        try {
+            int n = channel.read(in);
+            if (n == 0) {
+                return true;
+            }
+            if (n > 0) {
+                violated("the server at " + address + " sent bytes that answer no request");
+                return false;
+            }
+        } catch (IOException e) {
+            // the same: gone while idle
+        }
+        drop();
+        return false;
+    }
+
+    /** Writes queued requests until none is left or the socket is full; false if the connection was lost. */
+    private boolean write() {
+        try {
+            while (true) {
+                if (!out.hasRemaining()) {
+                    out.clear();
+                    calls.fill(out);
+                    out.flip();
+                    if (!out.hasRemaining()) {
+                        return true;
+                    }
+                }
+                channel.write(out);
+                if (out.hasRemaining()) {
+                    return true; // full: the next wait is for writable as well as readable
+                }
+            }
+        } catch (IOException e) {
+            lost("call to " + address + " failed writing to the connection: " + reason(e), e);
+            return false;
+        }
+    }
+
+    /** One read and its answers; returns whether more may be waiting (the read filled the buffer). */
+    private boolean read() {
+        int n;
+        try {
+            n = channel.read(in);
+        } catch (IOException e) {
+            lost("call to " + address + " failed reading from the connection: " + reason(e), e);
+            return false;
+        }
+        if (n < 0) {
+            int partial = in.position();
+            if (calls.due() == 0 && partial == 0) {
+                drop(); // closed with nothing owed: the next call connects again
+            } else {
+                lost(partial == 0 ? "the server closed the connection to " + address + " with calls in flight"
+                        : "the server closed the connection to " + address + " in the middle of an answer ("
+                                + partial + " of " + Protocol.RESPONSE_BYTES + " bytes)", null);
+            }
+            return false;
+        }
+        boolean full = !in.hasRemaining();
+        in.flip();
+        try {
+            if (calls.deliver(in) > 0 && losses > 0) {
+                losses = 0;
+                trouble = "";
+            }
+        } catch (Calls.Violation v) {
+            violated(v.getMessage());
+            return false;
+        }
+        in.compact();
+        return full;
+    }
+
+    private void lost(String message, Throwable cause) {
+        drop();
+        losses++;
+        trouble = ": its connection was lost " + (losses == 1 ? "once" : losses + " times") + "; last failure: " + message;
+        calls.lost(new AdderException(message, cause), replay);
+        if (losses > 1) { // at once after one loss; then pauses from 1 ms, doubling, to 100 ms
+            long pause = Math.min(LONGEST_PAUSE_NANOS, TimeUnit.MILLISECONDS.toNanos(1) << Math.min(20, losses - 2));
+            pauseUntil = System.nanoTime() + pause;
+        }
+    }
+
+    private void violated(String message) {
+        drop();
+        calls.violated(new AdderException(message, null));
+    }
+
+    /**
+     * Begins or goes on connecting; returns when to look again (0 once
+     * connected, or at once). Throws the failure the calls waiting for a
+     * connection are to fail with, when no more waiting can mend it. With
+     * {@code first} (the builder's connect), a server down fails at once.
+     */
+    private long connect(long now, boolean first) {
+        try {
+            if (channel == null) {
+                if (pauseUntil != 0 && now - pauseUntil < 0) {
+                    return pauseUntil;
+                }
+                pauseUntil = 0;
+                channel = connector.open();
+                key = channel.register(selector(), SelectionKey.OP_CONNECT);
+                interest = SelectionKey.OP_CONNECT;
+                connectDeadline = now + connectTimeoutNanos;
+            }
+            if (channel.finishConnect()) {
+                if (!address.isUnix()) {
+                    channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                }
+                key.interestOps(SelectionKey.OP_READ);
+                interest = SelectionKey.OP_READ;
+                connected = true;
+                failingSince = 0;
+                pauseNanos = 0;
+                return 0;
+            }
+            if (now - connectDeadline >= 0) {
+                drop();
+                throw connector.timedOut(connectTimeoutNanos, false);
+            }
+            return connectDeadline;
+        } catch (IOException e) {
+            drop();
+            Connector.Failure failure = connector.classify(e);
+            boolean retry = failure.kind() == Connector.Kind.BUSY || failure.kind() == Connector.Kind.DOWN && replay && !first;
+            if (!retry) {
+                throw failure.error();
+            }
+            if (failingSince == 0 || now - failingSince - connectTimeoutNanos - LONGEST_PAUSE_NANOS > 0) {
+                failingSince = now; // a new run of failures (an old one ended when nobody waited any more)
+                pauseNanos = 0;
+            }
+            if (now - failingSince >= connectTimeoutNanos) {
+                failingSince = 0;
+                throw failure.kind() == Connector.Kind.BUSY ? connector.timedOut(connectTimeoutNanos, true) : failure.error();
+            }
+            if (losses == 0) {
+                trouble = ": last failure: " + failure.error().getMessage();
+            }
+            pauseNanos = pauseNanos == 0 ? FIRST_PAUSE_NANOS : Math.min(LONGEST_PAUSE_NANOS, pauseNanos * 2);
+            pauseUntil = earlier(now + pauseNanos, failingSince + connectTimeoutNanos);
+            return pauseUntil;
+        }
+    }
+
+    /**
+     * The builder's connect, on its caller's thread before any call can be
+     * made: a wrong address fails here, at once; a busy server is waited for
+     * until the connect timeout.
+     */
+    void connectFirst() {
+        while (!connected) {
+            long now = System.nanoTime();
+            long wakeAt = connect(now, true);
+            if (!connected) {
+                await(now, wakeAt, null);
+            }
+        }
+    }
+
+    /** Closes the connection (not the selector), forgetting what was half written or read. */
+    private void drop() {
+        if (channel != null) {
+            try {
+                channel.close(); // cancels its key
+            } catch (IOException e) {
+                // dropped anyway
+            }
+        }
+        channel = null;
+        key = null;
+        interest = 0;
+        connected = false;
+        out.clear().flip();
+        in.clear();
+    }
+
+    /** The client is closed and the role is this thread's, for good: closes the connection and the selector. */
+    void closeAll() {
+        drop();
+        Selector current = selector;
+        if (current != null) {
+            try {
+                current.close();
+            } catch (IOException e) {
+                // nothing is left to release
+            }
+        }
+    }
+
+    private static String reason(IOException e) {
+        return e.getMessage() == null ? e.toString() : e.getMessage();
+    }
+}
