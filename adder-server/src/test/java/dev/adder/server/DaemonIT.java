@@ -667,4 +667,97 @@ class DaemonIT {
         }
         System.out.printf("SIGTERM during start: %d of 12 rounds exited 0%n", zeros);
     }
+
+    /**
+     * A relative socket path is the way round the 106-byte limit (the
+     * address's own error says so), but the start line names the socket by
+     * its absolute path, which was made an address again and so checked
+     * against that limit: the daemon bound, then main threw, with a stack
+     * trace on stderr, no start line, and no one left watching the event
+     * loop.
+     */
+    @Test
+    void aRelativeSocketPathWhoseAbsolutePathIsLongIsServedAndNamedInTheStartLine() throws Exception {
+        Path deep = Files.createDirectories(dir.resolve("d".repeat(60)).resolve("e".repeat(60)));
+        Path socket = deep.resolve("adder.sock");
+        assertTrue(socket.toString().length() > AdderAddress.MAX_UNIX_PATH_BYTES, socket.toString());
+        startWith(List.of("cd", "'" + deep + "'", "&&"), "--listen", "unix:adder.sock", "--no-jmx");
+        await().atMost(Duration.ofSeconds(30)).until(() -> findListening().isPresent() || !process.isAlive()
+                || !stderr().isEmpty());
+        assertEquals(List.of(), stderr());
+        assertEquals(Optional.of("unix:" + socket), findListening());
+        assertTrue(Files.exists(socket, LinkOption.NOFOLLOW_LINKS));
+        process.destroy(); // SIGTERM
+        assertEquals(0, awaitExit());
+        assertFalse(Files.exists(socket, LinkOption.NOFOLLOW_LINKS), "the socket file stayed");
+    }
+
+    /**
+     * Where {@code /proc} cannot be read (a chroot or a sandbox without it),
+     * the daemon could not tell its own user, and skipped the check that an
+     * existing lock file is its own: run as root, it took another user's
+     * file. It still refuses it.
+     */
+    @Test
+    void withoutProcTheLockFileOfAnotherUserIsStillRefused() throws Exception {
+        Skip.unless(((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) == 0,
+                "needs root, to give a file to another user and to hide /proc");
+        Process probe = new ProcessBuilder("unshare", "-m", "true").redirectErrorStream(true).start();
+        Skip.unless(probe.waitFor(30, TimeUnit.SECONDS) && probe.exitValue() == 0, "unshare -m is not available");
+        Path lock = dir.resolve("adder.sock.lock");
+        Files.writeString(lock, "");
+        Files.setAttribute(lock, "unix:uid", 65534);
+        String owner = Files.getOwner(lock).getName();
+        // a mount namespace of its own with an empty /proc; the launcher finds its libraries through
+        // /proc/self/exe, so they are named for it
+        Path lib = Path.of(System.getProperty("java.home"), "lib");
+        startWith(List.of("unshare", "-m", "bash", "-c", "'mount -t tmpfs no-proc /proc && export LD_LIBRARY_PATH="
+                + lib + ":" + lib.resolve("server") + " && \"$@\"'", "hide-proc"),
+                "--listen", "unix:adder.sock", "--no-jmx");
+        await().atMost(Duration.ofSeconds(30)).until(() -> findListening().isPresent() || !process.isAlive());
+        assertEquals(Optional.empty(), findListening(), "it served, with another user's lock file");
+        assertEquals(1, awaitExit(), stdout() + " " + stderr());
+        assertEquals(1, stderr().size(), stderr().toString());
+        assertTrue(stderr().get(0).startsWith("adder-server: cannot listen on unix:adder.sock: its lock file adder.sock.lock"
+                + " belongs to " + owner + " (uid 65534), not to this server's user"), stderr().get(0));
+        assertFalse(Files.exists(dir.resolve("adder.sock"), LinkOption.NOFOLLOW_LINKS));
+    }
+
+    /**
+     * A start that fails logs why, and nothing about stopping: the stop hook
+     * used to log "stopping: answering what was received" and "adder
+     * stopped: 0 requests answered" after a start that never served.
+     */
+    @Test
+    void aStartThatFailsLogsNoStopLines() throws Exception {
+        Files.writeString(dir.resolve("adder.sock"), "keep me");
+        start("--listen", "unix:adder.sock", "--no-jmx");
+        assertEquals(1, awaitExit());
+        assertEquals(1, stderr().size(), stderr().toString());
+        assertEquals(List.of(), stdout());
+    }
+
+    /**
+     * The stop hook is main's first act, so that a signal from then on exits
+     * 0. Building it bootstrapped the JVM's lambda machinery first (a method
+     * reference, and a lambda in the constructor): some 60 classes spun and
+     * 11 to 31 ms here before the hook was in place, in which SIGTERM still
+     * ended the process with 143. Nothing of a lambda is loaded from Main's
+     * loading to the hook's registration.
+     */
+    @Test
+    void theStopHookIsRegisteredBeforeAnyLambdaIsBootstrapped() throws Exception {
+        Path classes = dir.resolve("classes.txt");
+        launch(List.of(), List.of("-Xlog:class+load=info:file=" + classes), "--version");
+        assertEquals(0, awaitExit());
+        List<String> loaded = Files.readAllLines(classes).stream()
+                .map(line -> line.replaceFirst("^(\\[[^]]*\\])+ ", "").replaceFirst(" .*", "")).toList();
+        int main = loaded.indexOf("dev.adder.server.daemon.Main");
+        int hooks = loaded.indexOf("java.lang.ApplicationShutdownHooks");
+        assertTrue(main >= 0 && hooks > main, "Main at " + main + ", the hooks at " + hooks);
+        List<String> between = loaded.subList(main + 1, hooks);
+        assertEquals(List.of(), between.stream()
+                .filter(name -> name.contains("Lambda") || name.startsWith("jdk.internal.org.objectweb.asm.")).toList(),
+                "loaded between Main and its stop hook: " + between.size() + " classes");
+    }
 }

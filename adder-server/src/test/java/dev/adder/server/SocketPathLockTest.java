@@ -17,10 +17,17 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -170,6 +177,110 @@ class SocketPathLockTest {
             assertEquals(List.of(), lines.list.stream().map(ILoggingEvent::getFormattedMessage).toList());
         } finally {
             logger.detachAppender(lines);
+        }
+    }
+
+    /**
+     * A hard link at the lock file's path is a file of someone's elsewhere:
+     * a user may link any file they can read and write, and where
+     * {@code fs.protected_hardlinks} is off, any file at all, so a daemon run
+     * as root took a lock on, say, a package manager's lock file, owned by
+     * root like itself. A lock file with more than one link is refused.
+     */
+    @Test
+    void aHardLinkAtTheLockPathIsRefusedAndItsFileIsNotLocked() throws Exception {
+        Path target = dir.resolve("precious");
+        Files.writeString(target, "keep me");
+        Files.createLink(lockFile(), target);
+        assertEquals("cannot listen on unix:" + socket() + ": its lock file " + lockFile() + " has 2 links, so it is"
+                + " also another file; it was left untouched (remove it)", refusal());
+        assertEquals("keep me", Files.readString(target));
+        try (LockHolder holder = LockHolder.start(target)) {
+            assertTrue(holder.pid() > 0);
+        }
+    }
+
+    /**
+     * While the lock file's path is swapped, as fast as renames go, between
+     * this user's file, another user's, a FIFO and a symbolic link, every
+     * refusal says what one look at the path saw. The checks used to look
+     * several times: "belongs to root (uid 65534)" named the owner of one
+     * file and the uid of another, a FIFO was "a special file" when the
+     * second look found something else, and a link swapped in just before the
+     * open, or a file gone just after the create, fell through to the generic
+     * "cannot create or lock". And no lock stays held.
+     */
+    @Test
+    void refusalsWhileThePathIsSwappedSayWhatOneLookSaw() throws Exception {
+        Skip.unless(isRoot(), "needs root, to give a file to another user");
+        Process mkfifo = new ProcessBuilder("mkfifo", dir.resolve("fifo").toString()).redirectErrorStream(true).start();
+        Skip.unless(mkfifo.waitFor(30, TimeUnit.SECONDS) && mkfifo.exitValue() == 0, "mkfifo is not available here");
+        Path mine = dir.resolve("mine");
+        Files.writeString(mine, "");
+        Path theirs = dir.resolve("theirs");
+        Files.writeString(theirs, "");
+        Files.setAttribute(theirs, "unix:uid", 65534);
+        String theirName = Files.getOwner(theirs).getName();
+        Files.createSymbolicLink(dir.resolve("link"), mine);
+        List<Path> planted = List.of(theirs, dir.resolve("fifo"), dir.resolve("link"));
+        Path aside = dir.resolve("aside");
+        Files.move(mine, lockFile());
+        AtomicBoolean stop = new AtomicBoolean();
+        Thread racer = new Thread(() -> {
+            for (long round = 0; !stop.get(); round++) {
+                Path plant = planted.get((int) (round % planted.size()));
+                try { // this user's file aside, something else in its place, then back
+                    Files.move(lockFile(), aside, StandardCopyOption.ATOMIC_MOVE);
+                    Files.move(plant, lockFile(), StandardCopyOption.ATOMIC_MOVE);
+                    Files.move(lockFile(), plant, StandardCopyOption.ATOMIC_MOVE);
+                    Files.move(aside, lockFile(), StandardCopyOption.ATOMIC_MOVE);
+                } catch (IOException e) {
+                    // a lock file the server created in a gap: swapped like its own, or replaced
+                }
+            }
+        }, "racer");
+        AdderAddress address = AdderAddress.unix(socket());
+        Map<String, Integer> seen = new TreeMap<>();
+        List<String> wrong = new ArrayList<>();
+        Pattern owner = Pattern.compile("belongs to (\\S+) \\(uid (\\d+)\\)");
+        racer.start();
+        try {
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+            for (int i = 0; i < 20_000 && System.nanoTime() - end < 0; i++) {
+                String outcome;
+                try {
+                    SocketPathLock.acquire(address, socket()).release();
+                    outcome = "locked";
+                } catch (IOException e) {
+                    String message = e.getMessage();
+                    Matcher m = owner.matcher(message);
+                    outcome = m.find() ? "belongs to another user"
+                            : message.contains("exists and is a FIFO") ? "a FIFO"
+                            : message.contains("exists and is a symbolic link") ? "a symbolic link"
+                            : message.contains("was replaced while it was being opened") ? "replaced"
+                            : message.contains("was removed while it was being opened") ? "removed"
+                            : "other";
+                    if (outcome.equals("other") || outcome.startsWith("belongs")
+                            && !(m.group(1).equals(theirName) && m.group(2).equals("65534"))) {
+                        wrong.add(message);
+                    }
+                }
+                seen.merge(outcome, 1, Integer::sum);
+            }
+        } finally {
+            stop.set(true);
+            racer.join();
+        }
+        System.out.println("acquisitions while the path was swapped: " + seen);
+        assertEquals(List.of(), wrong.stream().distinct().toList());
+        // nothing stays locked: with this user's file put back in place, another process takes the lock
+        for (Path path : List.of(lockFile(), aside)) {
+            if (Files.isRegularFile(path, LinkOption.NOFOLLOW_LINKS)
+                    && Files.getOwner(path, LinkOption.NOFOLLOW_LINKS).getName().equals("root")) {
+                try (LockHolder holder = LockHolder.start(path)) {
+                    assertTrue(holder.pid() > 0);
+                }
+            }
         }
     }
 

@@ -8,6 +8,7 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.server.daemon.RawHttp.Answer;
@@ -181,6 +182,22 @@ class ScrapeServerTest {
         Answer answer = exchange(server.port(), head);
         assertEquals(400, answer.status(), head);
         assertEquals("close", answer.headers().get("connection"));
+        assertEquals(0, scrapes.get());
+    }
+
+    /**
+     * A head whose lines end in bare LFs (what {@code printf 'GET ...\\n\\n' | nc}
+     * sends) has no CR LF CR LF to end it: it waited out the head's deadline
+     * (5 s in the daemon) and got 408, though a bare LF is refused at once
+     * with 400 wherever the blank line comes in CR LFs. The same holds for a
+     * bare CR.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"GET /metrics HTTP/1.1\nHost: x\n\n", "GET /metrics HTTP/1.1\rHost: x\r\r"})
+    void aHeadOfBareLineEndsIs400AtOnceNotAtItsDeadline(String head) throws IOException {
+        start(limits(64)); // a head deadline of a minute
+        Answer answer = assertTimeoutPreemptively(AWAIT, () -> exchange(server.port(), head));
+        assertEquals(400, answer.status(), head);
         assertEquals(0, scrapes.get());
     }
 
