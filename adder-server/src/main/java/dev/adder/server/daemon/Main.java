@@ -147,7 +147,7 @@ public final class Main {
         }
         log().info("adder {} listening on {}; {}{}max connections {}, idle timeout {}, max pending output {} bytes"
                         + " ({} in total), drain timeout {}, busy poll {}; {}; {}; pid {}, Java {}",
-                AdderVersion.current(), server.addresses().stream().map(Main::absolute).map(Object::toString)
+                AdderVersion.current(), server.addresses().stream().map(Main::absolute)
                         .collect(Collectors.joining(", ")),
                 socketMode(server.addresses()), options.loops == 1 ? "" : options.loops + " loops, ",
                 options.maxConnections, options.idleTimeout.isZero() ? "off" : HumanDuration.format(options.idleTimeout),
@@ -166,9 +166,13 @@ public final class Main {
         return 0;
     }
 
-    /** A Unix socket address with its path made absolute: where an operator finds the file. */
-    private static AdderAddress absolute(AdderAddress address) {
-        return address.isUnix() ? AdderAddress.unix(address.unixPath().toAbsolutePath()) : address;
+    /**
+     * An address as the start line names it, a Unix socket's path made
+     * absolute: where an operator finds the file. Text, not an address: the
+     * absolute path of a relative one may be longer than an address may be.
+     */
+    private static String absolute(AdderAddress address) {
+        return address.isUnix() ? "unix:" + address.unixPath().toAbsolutePath() : address.toString();
     }
 
     /** "socket mode 0660; " as the first socket file has it now, or nothing without socket files. */
