@@ -48,7 +48,15 @@ public final class Main {
     private AdderServer server;
 
     Main() {
-        this(status -> Runtime.getRuntime().halt(status));
+        this(new Halt());
+    }
+
+    /** {@link Runtime#halt}: a class, not a lambda, for the reason in {@link #main}. */
+    private static final class Halt implements IntConsumer {
+        @Override
+        public void accept(int status) {
+            Runtime.getRuntime().halt(status);
+        }
     }
 
     /** @param halt ends the process with a status; tests pass one that records it */
@@ -58,7 +66,14 @@ public final class Main {
 
     public static void main(String[] args) {
         Main daemon = new Main();
-        Runtime.getRuntime().addShutdownHook(new Thread(daemon::stop, "adder-stop"));
+        // a class, not a lambda or method reference: the first lambda bootstraps the JVM's lambda machinery
+        // (some 60 classes, 10 to 30 ms), during which a signal would still end the process with 143
+        Runtime.getRuntime().addShutdownHook(new Thread("adder-stop") {
+            @Override
+            public void run() {
+                daemon.stop();
+            }
+        });
         int status = daemon.run(args, System.out, System.err);
         daemon.exitStatus = status;
         System.exit(status); // runs the hook, which stops what is left and halts with this status
