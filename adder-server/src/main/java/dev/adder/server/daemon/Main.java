@@ -216,7 +216,7 @@ public final class Main {
 
     /**
      * In the shutdown hook: stops gracefully whatever has started so far,
-     * logs the totals if a server was built, ends the process with the
+     * logs the totals if a server started, ends the process with the
      * daemon's status.
      */
     void stop() {
@@ -229,12 +229,19 @@ public final class Main {
         }
         stopRequested.countDown();
         if (built != null) {
-            log().info("stopping: answering what was received, for at most {}", HumanDuration.format(built.drainTimeout()));
+            // waits for a start under way; empty if it failed: then there is nothing to stop or to report
+            boolean served = !built.addresses().isEmpty();
+            if (served) {
+                log().info("stopping: answering what was received, for at most {}",
+                        HumanDuration.format(built.drainTimeout()));
+            }
             built.close();
             if (endpoint != null) {
                 endpoint.close();
             }
-            log().info("adder stopped: {}", built.stats().summary());
+            if (served) {
+                log().info("adder stopped: {}", built.stats().summary());
+            }
         }
         halt.accept(exitStatus);
     }
