@@ -19,6 +19,8 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserPrincipal;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -42,6 +44,8 @@ final class SocketPathLock {
 
     private static final Logger log = LoggerFactory.getLogger(SocketPathLock.class);
     private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFREG = 0100000;
     /**
      * Lock files held by servers of this JVM. POSIX record locks belong to a
      * process, and closing any descriptor of the file drops them all, so a
@@ -106,21 +110,28 @@ final class SocketPathLock {
         } catch (FileAlreadyExistsException e) {
             // the usual case after a first start: the lock file stays when a server stops
         }
-        BasicFileAttributes before = checked(address, lockPath, posix);
+        Object before = checked(address, lockPath, posix);
         FileChannel channel;
         try {
             channel = FileChannel.open(lockPath, StandardOpenOption.READ, StandardOpenOption.WRITE,
                     LinkOption.NOFOLLOW_LINKS);
         } catch (NoSuchFileException e) {
-            throw new ListenException(address, "its lock file " + lockPath + " was removed while it was being opened;"
-                    + " something else is changing that directory");
-        } catch (FileSystemException e) { // ELOOP: a link put in its place since the check
+            throw removed(address, lockPath);
+        } catch (IOException e) {
+            // ELOOP, a link put in its place since the check, comes as a plain IOException (the JDK's message
+            // says NOFOLLOW_LINKS); EACCES, ENXIO and the like as a FileSystemException
             throw new ListenException(address, "its lock file " + lockPath + " was replaced while it was being opened ("
-                    + UnixSocketFile.cause(e) + "); it was left untouched");
+                    + (e instanceof FileSystemException ? UnixSocketFile.cause(e) : "by a symbolic link")
+                    + "); it was left untouched");
         }
         try {
-            BasicFileAttributes after = Files.readAttributes(lockPath, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-            if (before.fileKey() != null && !Objects.equals(before.fileKey(), after.fileKey())) {
+            BasicFileAttributes after;
+            try {
+                after = Files.readAttributes(lockPath, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            } catch (NoSuchFileException e) {
+                throw removed(address, lockPath);
+            }
+            if (before != null && !Objects.equals(before, after.fileKey())) {
                 throw new ListenException(address, "its lock file " + lockPath
                         + " was replaced while it was being opened; it was left untouched");
             }
@@ -131,24 +142,55 @@ final class SocketPathLock {
         }
     }
 
-    /** The attributes of an existing lock file, if it is a regular file of this user's; otherwise fails. */
-    private static BasicFileAttributes checked(AdderAddress address, Path lockPath, boolean posix) throws IOException {
-        BasicFileAttributes attributes = Files.readAttributes(lockPath, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-        if (!attributes.isRegularFile()) {
-            throw new ListenException(address, "its lock file " + lockPath + " exists and is " + kind(lockPath, attributes)
-                    + ", not a regular file; it was left untouched (remove it)");
-        }
-        if (posix) {
-            int owner = (Integer) Files.getAttribute(lockPath, "unix:uid", LinkOption.NOFOLLOW_LINKS);
-            int self = thisProcessUid();
-            if (self >= 0 && owner != self) {
-                throw new ListenException(address, "its lock file " + lockPath + " belongs to "
-                        + Files.getOwner(lockPath, LinkOption.NOFOLLOW_LINKS).getName() + " (uid " + owner
-                        + "), not to this server's user (uid " + self
-                        + "); it was left untouched (remove it, or choose a directory only this user can write)");
+    private static ListenException removed(AdderAddress address, Path lockPath) {
+        return new ListenException(address, "its lock file " + lockPath + " was removed while it was being opened;"
+                + " something else is changing that directory");
+    }
+
+    /**
+     * Checks an existing lock file: a regular file of this user's, or fails.
+     * Every check, and every word of a refusal, comes from one look at the
+     * path: a second look may see another file, put there meanwhile.
+     *
+     * @return the file's key, to tell after opening it whether the path still names it
+     */
+    private static Object checked(AdderAddress address, Path lockPath, boolean posix) throws IOException {
+        if (!posix) {
+            BasicFileAttributes attributes;
+            try {
+                attributes = Files.readAttributes(lockPath, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            } catch (NoSuchFileException e) {
+                throw removed(address, lockPath);
             }
+            if (!attributes.isRegularFile()) {
+                throw notRegular(address, lockPath, kind(lockPath, attributes));
+            }
+            return attributes.fileKey();
         }
-        return attributes;
+        Map<String, Object> seen;
+        try {
+            seen = Files.readAttributes(lockPath, "unix:*", LinkOption.NOFOLLOW_LINKS); // one lstat(2)
+        } catch (NoSuchFileException e) {
+            throw removed(address, lockPath);
+        }
+        int mode = (Integer) seen.get("mode");
+        if ((mode & S_IFMT) != S_IFREG) {
+            throw notRegular(address, lockPath, kind(mode));
+        }
+        int owner = (Integer) seen.get("uid");
+        int self = thisProcessUid();
+        if (self >= 0 && owner != self) {
+            throw new ListenException(address, "its lock file " + lockPath + " belongs to "
+                    + ((UserPrincipal) seen.get("owner")).getName() + " (uid " + owner
+                    + "), not to this server's user (uid " + self
+                    + "); it was left untouched (remove it, or choose a directory only this user can write)");
+        }
+        return seen.get("fileKey");
+    }
+
+    private static ListenException notRegular(AdderAddress address, Path lockPath, String kind) {
+        return new ListenException(address, "its lock file " + lockPath + " exists and is " + kind
+                + ", not a regular file; it was left untouched (remove it)");
     }
 
     /** "a symbolic link", "a FIFO", ...: what a path that is not a regular file is. */
@@ -163,16 +205,23 @@ final class SocketPathLock {
             return "a regular file";
         }
         try {
-            int type = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 0170000;
-            switch (type) {
-                case 0010000: return "a FIFO";
-                case 0140000: return "a socket";
-                case 0020000: return "a character device";
-                case 0060000: return "a block device";
-                default: return "a special file";
-            }
+            return kind((Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS));
         } catch (UnsupportedOperationException | IllegalArgumentException | IOException e) {
             return "a special file";
+        }
+    }
+
+    /** What a file of this {@code st_mode} is: "a FIFO", "a directory", ... */
+    static String kind(int mode) {
+        switch (mode & S_IFMT) {
+            case 0040000: return "a directory";
+            case 0120000: return "a symbolic link";
+            case S_IFREG: return "a regular file";
+            case 0010000: return "a FIFO";
+            case 0140000: return "a socket";
+            case 0020000: return "a character device";
+            case 0060000: return "a block device";
+            default: return "a special file";
         }
     }
 
