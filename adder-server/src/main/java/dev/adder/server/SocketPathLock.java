@@ -34,11 +34,12 @@ import org.slf4j.LoggerFactory;
  * <p>The lock file may sit in a directory others can write (a sticky
  * {@code /tmp}), so nothing planted there is trusted: the file is created
  * with {@code O_EXCL} and mode 0600, or, when it exists, opened only if it
- * is a regular file owned by this process's user, without following a
- * symbolic link ({@code O_NOFOLLOW}) and read-write, which on Linux never
- * waits for a peer even if a FIFO were swapped in; after opening, the path
- * must still name the file that was checked. Anything else is refused with
- * what it is, and a lock held by someone else is reported with who holds it.
+ * is a regular file owned by this process's user with no other link to it
+ * (not a hard link to a file elsewhere), without following a symbolic link
+ * ({@code O_NOFOLLOW}) and read-write, which on Linux never waits for a peer
+ * even if a FIFO were swapped in; after opening, the path must still name
+ * the file that was checked. Anything else is refused with what it is, and
+ * a lock held by someone else is reported with who holds it.
  */
 final class SocketPathLock {
 
@@ -184,6 +185,11 @@ final class SocketPathLock {
                     + ((UserPrincipal) seen.get("owner")).getName() + " (uid " + owner
                     + "), not to this server's user (uid " + self
                     + "); it was left untouched (remove it, or choose a directory only this user can write)");
+        }
+        int links = (Integer) seen.get("nlink");
+        if (links > 1) { // a hard link to a file elsewhere: someone's, though it has this user as owner
+            throw new ListenException(address, "its lock file " + lockPath + " has " + links
+                    + " links, so it is also another file; it was left untouched (remove it)");
         }
         return seen.get("fileKey");
     }
