@@ -179,11 +179,23 @@ final class SocketPathLock {
             throw notRegular(address, lockPath, kind(mode));
         }
         int owner = (Integer) seen.get("uid");
+        UserPrincipal ownerUser = (UserPrincipal) seen.get("owner");
         int self = thisProcessUid();
-        if (self >= 0 && owner != self) {
-            throw new ListenException(address, "its lock file " + lockPath + " belongs to "
-                    + ((UserPrincipal) seen.get("owner")).getName() + " (uid " + owner
-                    + "), not to this server's user (uid " + self
+        String selfName = null; // set when this server is not the owner
+        if (self >= 0) {
+            selfName = owner == self ? null : "uid " + self;
+        } else { // no /proc/self: the user the JVM was started as, by name; never the check skipped
+            UserPrincipal me = thisProcessUser(lockPath);
+            if (me == null) {
+                throw new ListenException(address, "its lock file " + lockPath + " exists, and this server cannot tell"
+                        + " its own user (no /proc/self, no user name) to check that it is its own; it was left"
+                        + " untouched (remove it)");
+            }
+            selfName = me.equals(ownerUser) ? null : me.getName();
+        }
+        if (selfName != null) {
+            throw new ListenException(address, "its lock file " + lockPath + " belongs to " + ownerUser.getName()
+                    + " (uid " + owner + "), not to this server's user (" + selfName
                     + "); it was left untouched (remove it, or choose a directory only this user can write)");
         }
         int links = (Integer) seen.get("nlink");
@@ -263,6 +275,23 @@ final class SocketPathLock {
             log.debug("error releasing the lock {}: {}", registered, e.toString());
         }
         HELD_HERE.remove(registered);
+    }
+
+    /**
+     * The user the JVM was started as, by {@code user.name} (the name of its
+     * real user id), where {@link #thisProcessUid()} cannot tell; null if it
+     * has no name.
+     */
+    private static UserPrincipal thisProcessUser(Path near) {
+        String name = System.getProperty("user.name");
+        if (name == null || name.isEmpty() || name.equals("?")) { // "?": a uid without a passwd entry
+            return null;
+        }
+        try {
+            return near.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName(name);
+        } catch (IOException | UnsupportedOperationException e) {
+            return null;
+        }
     }
 
     /** This process's effective user id, or -1 where the platform does not tell it (no /proc). */
