@@ -416,14 +416,32 @@ final class ScrapeServer implements AutoCloseable {
         }
         byte[] bytes = input.array();
         int end = -1;
-        for (int i = Math.max(3, exchange.searched); i < input.position(); i++) {
-            if (bytes[i] == '\n' && bytes[i - 1] == '\r' && bytes[i - 2] == '\n' && bytes[i - 3] == '\r') {
-                end = i + 1;
-                break;
+        boolean bare = false;
+        // a CR is judged by the byte after it, so the search resumes at the last byte if it was a CR
+        for (int i = exchange.searched; i < input.position(); i++) {
+            if (bytes[i] == '\r') {
+                if (i + 1 < input.position() && bytes[i + 1] != '\n') {
+                    bare = true;
+                    break;
+                }
+            } else if (bytes[i] == '\n') {
+                if (i == 0 || bytes[i - 1] != '\r') {
+                    bare = true; // a head of bare line ends has no CR LF CR LF: it would wait for its deadline
+                    break;
+                }
+                if (i >= 3 && bytes[i - 2] == '\n' && bytes[i - 3] == '\r') {
+                    end = i + 1;
+                    break;
+                }
             }
         }
+        if (bare) {
+            answer(exchange, now, plain(400, "Bad Request", "a line ended by a bare CR or LF", "", true));
+            return;
+        }
         if (end < 0) {
-            exchange.searched = input.position();
+            int position = input.position();
+            exchange.searched = position > 0 && bytes[position - 1] == '\r' ? position - 1 : position;
             if (!input.hasRemaining()) {
                 answer(exchange, now, plain(431, "Request Header Fields Too Large",
                         "the request head is over " + limits.maxHeadBytes() + " bytes", "", true));
