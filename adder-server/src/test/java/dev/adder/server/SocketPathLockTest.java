@@ -245,8 +245,13 @@ class SocketPathLockTest {
         Pattern owner = Pattern.compile("belongs to (\\S+) \\(uid (\\d+)\\)");
         racer.start();
         try {
-            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
-            for (int i = 0; i < 20_000 && System.nanoTime() - end < 0; i++) {
+            // 3 s and at least 2,000 tries (most see the path swapped at one moment or another), within 30 s
+            long start = System.nanoTime();
+            for (int i = 0; i < 20_000; i++) {
+                long elapsed = System.nanoTime() - start;
+                if (elapsed > TimeUnit.SECONDS.toNanos(30) || i >= 2_000 && elapsed > TimeUnit.SECONDS.toNanos(3)) {
+                    break;
+                }
                 String outcome;
                 try {
                     SocketPathLock.acquire(address, socket()).release();
