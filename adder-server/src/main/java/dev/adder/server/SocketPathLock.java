@@ -246,20 +246,24 @@ final class SocketPathLock {
     /**
      * One warning when other users can write the directory: any of them can
      * create the lock file first (as their own), and the next start is
-     * refused until it is removed.
+     * refused until it is removed; without the sticky bit they can also
+     * rename this server's files away and put their own in their place
+     * between two looks, which no check by path can rule out.
      */
     private static void warnIfOthersCanWrite(Path lockPath) {
         Path dir = lockPath.toAbsolutePath().getParent();
         try {
-            Set<PosixFilePermission> mode = Files.getPosixFilePermissions(dir);
-            String who = mode.contains(PosixFilePermission.OTHERS_WRITE) ? "every user"
-                    : mode.contains(PosixFilePermission.GROUP_WRITE) ? "its group" : null;
-            if (who != null) {
-                log.warn("{} is writable by {} ({}): anyone there can create {} first and block this server's next start;"
-                        + " a directory only this server's user can write (such as /run/adder) avoids it",
-                        dir, who, PosixFilePermissions.toString(mode), lockPath.getFileName());
+            int mode = (Integer) Files.getAttribute(dir, "unix:mode") & 07777;
+            String who = (mode & 0002) != 0 ? "every user" : (mode & 0020) != 0 ? "its group" : null;
+            if (who == null) {
+                return;
             }
-        } catch (IOException | UnsupportedOperationException e) {
+            boolean sticky = (mode & 01000) != 0;
+            log.warn("{} is writable by {} (mode {}{}): anyone there can create {} first and block this server's next"
+                    + " start{}; a directory only this server's user can write (such as /run/adder) avoids it",
+                    dir, who, String.format("%04o", mode), sticky ? "" : ", not sticky", lockPath.getFileName(),
+                    sticky ? "" : ", or swap this server's lock file and socket for their own while it starts");
+        } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
             log.debug("cannot read the mode of {}: {}", dir, e.toString());
         }
     }

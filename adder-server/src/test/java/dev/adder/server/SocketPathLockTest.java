@@ -155,7 +155,7 @@ class SocketPathLockTest {
             }
             List<String> warnings = lines.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
             assertEquals(1, warnings.size(), warnings.toString());
-            assertTrue(warnings.get(0).startsWith(dir.toAbsolutePath() + " is writable by every user (rwxrwxrwx): anyone"
+            assertTrue(warnings.get(0).startsWith(dir.toAbsolutePath() + " is writable by every user (mode 0777, not sticky): anyone"
                     + " there can create adder.sock.lock first"), warnings.get(0));
         } finally {
             logger.detachAppender(lines);
