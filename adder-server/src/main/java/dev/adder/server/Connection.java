@@ -71,7 +71,7 @@ final class Connection {
         this.channel = channel;
         this.listener = listener;
         this.serving = serving;
-        this.lastActiveNanos = serving.clock.nanoTime();
+        this.lastActiveNanos = serving.clock.exactNanoTime();
     }
 
     long pendingBytes() {
@@ -119,7 +119,7 @@ final class Connection {
         if (n < 0) {
             endOfInput();
         } else if (n > 0) {
-            lastActiveNanos = serving.clock.nanoTime();
+            lastActiveNanos = serving.clock.exactNanoTime();
             transfers++;
             serving.stats.bytesRead.add(n);
             if (!draining) { // while stopping, requests read are dropped
@@ -178,7 +178,7 @@ final class Connection {
     private void flush() throws IOException {
         long written = pending.writeTo(channel, serving.gather);
         if (written > 0) {
-            lastActiveNanos = serving.clock.nanoTime();
+            lastActiveNanos = serving.clock.exactNanoTime();
             transfers++;
             serving.stats.bytesWritten.add(written);
             serving.budget.changed(this, -written, pending.size());

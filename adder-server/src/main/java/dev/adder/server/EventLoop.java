@@ -102,7 +102,17 @@ final class EventLoop implements Runnable {
         this.health = new LoopHealth(stats, config.slowTurnWarning(), now);
         // the server-wide budget of held answers, shared out evenly: the loops together stay within it
         this.serving = new Serving(config.maxPendingOutput(), config.maxPendingOutputTotal() / config.loops(), stats,
-                () -> now, assigned);
+                new Clock() {
+                    @Override
+                    public long nanoTime() {
+                        return now;
+                    }
+
+                    @Override
+                    public long exactNanoTime() {
+                        return System.nanoTime();
+                    }
+                }, assigned);
         for (Listener listener : this.listeners) {
             listener.resume = timers.create(() -> listener.interest(SelectionKey.OP_ACCEPT));
         }

@@ -145,6 +145,38 @@ class ConnectionTest {
         assertEquals(0, stats.openConnections.get());
     }
 
+    /**
+     * Traffic is stamped with the time it happens, not the loop's time for
+     * its turn, which is read when the turn begins: after a long turn (a GC
+     * pause, or many connections to serve under load) a connection that was
+     * busy all through it used to look idle since the turn began, and a
+     * checked client on a loaded machine was closed as idle while it called.
+     */
+    @Test
+    void trafficLateInALongTurnIsNotIdleSinceTheTurnBegan() {
+        long[] exact = {now};
+        MemoryChannel channel = new MemoryChannel();
+        Connection connection = open(channel, new Serving(1 << 20, 1 << 30, stats, new Clock() {
+            @Override
+            public long nanoTime() {
+                return now;
+            }
+
+            @Override
+            public long exactNanoTime() {
+                return exact[0];
+            }
+        }));
+        long idle = TimeUnit.SECONDS.toNanos(2);
+        exact[0] = now + TimeUnit.MILLISECONDS.toNanos(1500); // 1.5 s into a turn that began at now
+        channel.feed(requests(0, 1));
+        connection.onReady(READ);
+        now += TimeUnit.MILLISECONDS.toNanos(2100); // the idle scan, 0.6 s after the traffic
+        assertFalse(connection.closeIfIdle(idle), "closed as idle 0.6 s after its last request");
+        now += TimeUnit.MILLISECONDS.toNanos(1500);
+        assertTrue(connection.closeIfIdle(idle));
+    }
+
     @Test
     void theIdleTimeoutCountsFromTheLastTrafficByTheClock() {
         MemoryChannel channel = new MemoryChannel();
