@@ -12,11 +12,14 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Timeout;
@@ -38,10 +41,29 @@ class AbuseTest {
     @TempDir
     Path dir;
 
-    /** The kinds of abuse, each run over and over by an abuser thread. */
+    /**
+     * The kinds of abuse, each run over and over by an abuser thread at a pace
+     * the checked clients set: each of them lets every abuser abuse once more
+     * per {@code checkedCallsPerAbuse} of its calls, so a run holds thousands
+     * of abuses of each kind beside the checked calls, on any machine (an
+     * abuser slower than its pace just goes on). Unpaced, the abuse is all the
+     * machine can make, and the run as long as the checked calls then take: on
+     * a Unix socket, whose connect waits for room in the backlog and never for
+     * the server, abusers that connect and go keep the backlog full, every
+     * turn of one loop accepts as many as a turn may, and each checked call
+     * waits out such a turn (the run took six to eight times as long as on TCP).
+     */
     private enum Abuse {
-        RESET_AT_ONCE, RESET_MID_REQUEST, HALF_CLOSE_MID_REQUEST, ONE_BYTE_THEN_SILENT, OPEN_AND_NEVER_SEND,
-        SEND_AND_NEVER_READ
+        RESET_AT_ONCE(16), RESET_MID_REQUEST(16), HALF_CLOSE_MID_REQUEST(16), ONE_BYTE_THEN_SILENT(16),
+        OPEN_AND_NEVER_SEND(16),
+        /** A flood is what the kernel's buffers take, megabytes on TCP: the loop's work for 100,000s of calls. */
+        SEND_AND_NEVER_READ(256);
+
+        final int checkedCallsPerAbuse;
+
+        Abuse(int checkedCallsPerAbuse) {
+            this.checkedCallsPerAbuse = checkedCallsPerAbuse;
+        }
     }
 
     @ParameterizedTest(name = "{0}, {1} loops")
@@ -57,8 +79,11 @@ class AbuseTest {
             server.start();
             AdderAddress address = server.addresses().get(0);
 
+            Map<Abuse, Semaphore> paces = new EnumMap<>(Abuse.class);
             List<Future<?>> abusers = new ArrayList<>();
             for (Abuse abuse : Abuse.values()) {
+                Semaphore pace = new Semaphore(0);
+                paces.put(abuse, pace);
                 abusers.add(pool.submit(() -> {
                     while (!checkedDone.get()) {
                         abuse(abuse, address, lingering);
@@ -66,6 +91,7 @@ class AbuseTest {
                         if (abuse == Abuse.RESET_AT_ONCE) {
                             resetsAtOnce.incrementAndGet();
                         }
+                        pace.acquire();
                     }
                     return null;
                 }));
@@ -78,6 +104,11 @@ class AbuseTest {
                     long right = 0;
                     try (RawClient client = RawClient.connect(address)) {
                         for (int i = 0; i < CHECKED_REQUESTS; i++) {
+                            for (Abuse abuse : Abuse.values()) {
+                                if (i % abuse.checkedCallsPerAbuse == 0) {
+                                    paces.get(abuse).release();
+                                }
+                            }
                             long x = random.nextLong();
                             long y = random.nextLong();
                             if (client.add(x, y) == x + y) {
@@ -92,6 +123,7 @@ class AbuseTest {
                 assertEquals(CHECKED_REQUESTS, client.get());
             }
             checkedDone.set(true);
+            paces.values().forEach(Semaphore::release); // an abuser waiting for its pace sees that the run is over
             for (Future<?> abuser : abusers) {
                 abuser.get();
             }
