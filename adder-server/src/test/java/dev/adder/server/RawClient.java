@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
+import java.util.function.LongConsumer;
 
 /** A blocking test client that speaks raw frames, so tests control every byte. */
 final class RawClient implements AutoCloseable {
@@ -90,6 +91,30 @@ final class RawClient implements AutoCloseable {
         }
         response.flip();
         return Protocol.decodeResponse(response);
+    }
+
+    /**
+     * Reads {@code count} responses, many to a read call (a call each would
+     * take seconds for a million), and hands each to {@code answers} in order;
+     * throws {@link EOFException} if the server closed first.
+     */
+    void read(long count, LongConsumer answers) throws IOException {
+        int most = 8192;
+        ByteBuffer bulk = ByteBuffer.allocate(most * Protocol.RESPONSE_BYTES).order(Protocol.BYTE_ORDER);
+        for (long left = count; left > 0; ) {
+            int batch = (int) Math.min(left, most);
+            bulk.clear().limit(batch * Protocol.RESPONSE_BYTES);
+            while (bulk.hasRemaining()) {
+                if (channel.read(bulk) < 0) {
+                    throw new EOFException("server closed the connection with " + left + " responses to come");
+                }
+            }
+            bulk.flip();
+            for (int i = 0; i < batch; i++) {
+                answers.accept(Protocol.decodeResponse(bulk));
+            }
+            left -= batch;
+        }
     }
 
     long add(long x, long y) throws IOException {
