@@ -5,6 +5,7 @@ import dev.adder.core.Protocol;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
@@ -33,15 +34,24 @@ final class ScriptedServer implements AutoCloseable {
     final AtomicInteger connections = new AtomicInteger();
 
     ScriptedServer(Transport transport, Path dir, Script script) throws IOException {
-        if (transport == Transport.UNIX) {
-            Path path = dir.resolve("scripted.sock");
+        this(transport == Transport.UNIX ? AdderAddress.unix(dir.resolve("scripted.sock")) : AdderAddress.tcp("127.0.0.1", 0),
+                script);
+    }
+
+    /**
+     * A server at {@code listen}: a socket file, or a TCP port (0 picks one), which a server
+     * closed a moment ago may have held: so a test can bring a server back at the same address.
+     */
+    ScriptedServer(AdderAddress listen, Script script) throws IOException {
+        if (listen.isUnix()) {
             listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-            listener.bind(UnixDomainSocketAddress.of(path));
-            address = AdderAddress.unix(path);
+            listener.bind(UnixDomainSocketAddress.of(listen.unixPath()));
+            address = listen;
         } else {
             listener = ServerSocketChannel.open();
-            listener.bind(new InetSocketAddress("127.0.0.1", 0));
-            address = AdderAddress.tcp("127.0.0.1", ((InetSocketAddress) listener.getLocalAddress()).getPort());
+            listener.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+            listener.bind(new InetSocketAddress(listen.host(), listen.port()));
+            address = AdderAddress.tcp(listen.host(), ((InetSocketAddress) listener.getLocalAddress()).getPort());
         }
         Thread acceptor = new Thread(() -> {
             try {
