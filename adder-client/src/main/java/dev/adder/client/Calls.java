@@ -321,17 +321,19 @@ final class Calls {
         int matched = 0;
         lock.lock();
         try {
-            long now = System.nanoTime();
+            long answered = 0; // due is volatile: written once, at the end
             int freed = 0;
             while (in.remaining() >= Protocol.RESPONSE_BYTES) {
                 Object head = sent.peek();
                 if (head == null) {
+                    due -= answered;
+                    answered = 0;
                     throw new Violation("the server at " + address + " sent more answers than it was asked for");
                 }
-                long value = Protocol.decodeResponse(in);
-                matched++;
-                due--;
                 if (head instanceof Call call) {
+                    long value = Protocol.decodeResponse(in);
+                    matched++;
+                    answered++;
                     sent.poll();
                     calls--;
                     freed++;
@@ -341,17 +343,30 @@ final class Calls {
                     }
                     continue;
                 }
+                // a run of a batch's answers: as many as are here, in one go
                 Batch.Run run = (Batch.Run) head;
                 Batch batch = run.batch;
-                if (--run.count == 0) {
+                int count = Math.min(run.count, in.remaining() / Protocol.RESPONSE_BYTES);
+                if (batch.isPending()) {
+                    long[] sums = batch.sums;
+                    for (int i = batch.received, end = batch.received + count; i < end; i++) {
+                        sums[i] = Protocol.decodeResponse(in);
+                    }
+                    batch.received += count;
+                } else { // given up: its caller has its array back, nothing is written there
+                    in.position(in.position() + count * Protocol.RESPONSE_BYTES);
+                }
+                matched += count;
+                answered += count;
+                batch.inFlight -= count;
+                run.count -= count;
+                if (run.count == 0) {
                     sent.poll();
                 }
-                batch.inFlight--;
                 if (!batch.isPending()) {
-                    continue; // given up: its caller has its array back, nothing is written there
+                    continue;
                 }
-                batch.sums[batch.received++] = value;
-                batch.deadline = now + callTimeoutNanos;
+                batch.deadline = System.nanoTime() + callTimeoutNanos;
                 if (batch.received == batch.xs.length) {
                     finish(batch, Waiter.DONE, null);
                 } else if (!batch.queued && !batch.allSent()) {
@@ -360,6 +375,7 @@ final class Calls {
                     unsentHint = true;
                 }
             }
+            due -= answered;
             if (sent.isEmpty() && in.hasRemaining()) {
                 throw new Violation("the server at " + address + " sent " + in.remaining()
                         + " bytes that answer no request");
