@@ -197,7 +197,7 @@ final class Calls {
     boolean backgroundGoesOn() {
         lock.lock();
         try {
-            return closed == null && (timed > 0 || roomWaiters > 0 || virtualBatches > 0);
+            return closed == null && needsBackground();
         } finally {
             lock.unlock();
         }
@@ -216,11 +216,16 @@ final class Calls {
             driving = true;
             next.promoted = true;
             LockSupport.unpark(next.thread);
-        } else if (timed > 0 || roomWaiters > 0 || virtualBatches > 0) {
+        } else if (needsBackground()) {
             driving = true;
             wakeBackground.run();
         }
         return false;
+    }
+
+    /** Under the lock: a call is pending that no caller of its own may drive for (asynchronous, virtual, or waiting for room). */
+    private boolean needsBackground() {
+        return timed > 0 || roomWaiters > 0 || virtualBatches > 0;
     }
 
     private static Waiter oldestThatMayDrive(ArrayDeque<Object> line) {

@@ -113,6 +113,13 @@ final class ScriptedServer implements AutoCloseable {
     }
 
     /** Serves correctly, request by request, until the client goes away. */
+    /** Puts into {@code out} the answers to every whole request in {@code in} (read mode), leaving a partial one. */
+    static void answerWholeRequests(ByteBuffer in, ByteBuffer out) {
+        while (in.remaining() >= Protocol.REQUEST_BYTES) {
+            out.putLong(in.getLong() + in.getLong());
+        }
+    }
+
     static void serveCorrectly(SocketChannel channel) throws IOException {
         while (true) {
             answer(channel, readRequests(channel, 1));
