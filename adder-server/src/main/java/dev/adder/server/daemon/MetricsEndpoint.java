@@ -44,11 +44,11 @@ final class MetricsEndpoint implements AutoCloseable {
 
     /** Serves the metrics of {@code server} on {@code address} (TCP; port 0 picks one) until closed. */
     static MetricsEndpoint start(AdderAddress address, AdderServer server) throws IOException {
-        return start(address, server, ScrapeServer.Limits.DEFAULTS);
+        return start(address, server, ScrapeLimits.DEFAULTS);
     }
 
     /** As {@link #start(AdderAddress, AdderServer)}, within {@code limits}: tests use short ones. */
-    static MetricsEndpoint start(AdderAddress address, AdderServer server, ScrapeServer.Limits limits)
+    static MetricsEndpoint start(AdderAddress address, AdderServer server, ScrapeLimits limits)
             throws IOException {
         PrometheusRegistry registry = new PrometheusRegistry();
         counter(registry, "adder_connections_accepted", "Connections accepted and served", null, server,

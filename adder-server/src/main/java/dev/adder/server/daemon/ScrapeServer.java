@@ -8,14 +8,8 @@ import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
-import java.time.Duration;
-import java.time.ZoneOffset;
-import java.time.ZonedDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
-import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -31,9 +25,10 @@ import org.slf4j.LoggerFactory;
  * with the metrics, and descriptors of dropped half-sent requests were not
  * given back.
  *
- * <p>Nothing here blocks, so no client can hold the thread: a request is read
- * as its bytes come, and answered once its head is whole, in the same turn as
- * other clients' bytes. What each client can take is bounded ({@link Limits}):
+ * <p>Nothing here blocks, so no client can hold the thread: each connection is
+ * a {@link ScrapeExchange}, moved on as its bytes come, in the same turn as
+ * other clients' bytes; what it is answered is {@link HttpAnswer}'s. What each
+ * client can take is bounded ({@link ScrapeLimits}):
  * <ul>
  * <li>connections: at most {@code maxConnections} at once. One more closes
  *     the oldest rather than being refused: refusing would let whoever holds
@@ -42,28 +37,13 @@ import org.slf4j.LoggerFactory;
  *     takes a scraper's request to arrive. Each turn reads before it accepts,
  *     and closes only connections accepted in an earlier turn, so every
  *     connection is read at least once before it can be closed for room.</li>
- * <li>the request head: at most {@code maxHeadBytes} (beyond, 431), parsed
- *     strictly ({@link RequestHead}), and whole within {@code headTimeout} of
- *     the accept. The deadline is not moved by progress: a head sent a byte at
- *     a time gets no more time than one that never comes.</li>
- * <li>the answer: taken within {@code answerTimeout} of its start. It is
- *     written without blocking; then the output is shut (the client sees the
- *     end) and what the client still sends is read and dropped, at most
- *     {@value #LINGER_BYTES} bytes, until it closes: closing a socket with
- *     unread bytes would reset the connection and could destroy the answer
- *     before the client read it (a body sent with a refused POST, say).</li>
+ * <li>the request head and the answer: each within its own deadline, the head
+ *     within {@code maxHeadBytes} ({@link ScrapeExchange} says how).</li>
  * <li>one request per connection ({@code Connection: close}): there is no
  *     keep-alive state to bound. A scraper that would keep its connection
  *     between scrapes opens one per scrape instead: one connection every few
  *     seconds, nothing to this endpoint.</li>
  * </ul>
- *
- * <p>It answers {@code GET} and {@code HEAD} of {@value #PATH} (a query is
- * allowed and ignored) with the {@link Scraper}'s scrape, made for each
- * request on this thread (HEAD with the same headers and no body); another
- * method there 405 with {@code Allow: GET, HEAD}; another path 404; a
- * malformed head 400 (505 for an HTTP version other than 1.x); an unfinished
- * head at its deadline 408, as far as the socket takes it at once.
  *
  * <p>Only the endpoint's thread touches the selector and the connections;
  * other threads read {@link #openConnections()} and
@@ -73,46 +53,10 @@ final class ScrapeServer implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(ScrapeServer.class);
 
-    /** The one resource served. */
-    static final String PATH = "/metrics";
-    /** The most a client may send after its answer, while the endpoint waits for it to close. */
-    static final int LINGER_BYTES = 64 * 1024;
     /** After accept() fails (out of file descriptors, say), the listener rests this long rather than spin. */
     private static final long ACCEPT_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /** At most one warning this often about connections closed for room, counting those not logged. */
     private static final long WARNING_INTERVAL_NANOS = TimeUnit.MINUTES.toNanos(1);
-    /** RFC 9110's IMF-fixdate, for the Date header every answer carries. */
-    private static final DateTimeFormatter HTTP_DATE =
-            DateTimeFormatter.ofPattern("EEE, dd MMM yyyy HH:mm:ss 'GMT'", Locale.ENGLISH);
-    private static final String TEXT = "text/plain; charset=utf-8";
-
-    /**
-     * What one client may take of the endpoint.
-     *
-     * @param maxConnections connections held at once; one more closes the oldest
-     * @param maxHeadBytes the longest request head (request line and headers), in bytes
-     * @param headTimeout the longest from the accept to the head's last byte
-     * @param answerTimeout the longest from the start of the answer until the client has taken it and closed
-     */
-    record Limits(int maxConnections, int maxHeadBytes, Duration headTimeout, Duration answerTimeout) {
-
-        /**
-         * 64 connections, heads of 4 KiB (a scraper's is under 1 KiB), 5 s to
-         * send one (a scraper sends it in one segment at once), 10 s to take an
-         * answer (Prometheus's default scrape timeout). A full endpoint holds
-         * 64 × 4 KiB of heads: 256 KiB.
-         */
-        static final Limits DEFAULTS = new Limits(64, 4096, Duration.ofSeconds(5), Duration.ofSeconds(10));
-
-        Limits {
-            // 64 bytes: more than the shortest request for /metrics with a Host, so that a head can fit at all
-            if (maxConnections < 1 || maxHeadBytes < 64 || headTimeout.isNegative() || headTimeout.isZero()
-                    || answerTimeout.isNegative() || answerTimeout.isZero()) {
-                throw new IllegalArgumentException("metrics limits out of range: " + maxConnections + " connections, "
-                        + maxHeadBytes + " head bytes, head timeout " + headTimeout + ", answer timeout " + answerTimeout);
-            }
-        }
-    }
 
     /** A scrape's answer: its content type and body. */
     record Scrape(String contentType, byte[] body) {
@@ -128,49 +72,15 @@ final class ScrapeServer implements AutoCloseable {
         Scrape scrape(String accept) throws IOException;
     }
 
-    private enum State {
-        /** Reading the request head, until its deadline. */
-        HEAD,
-        /** Writing the answer; the client's bytes wait in the kernel meanwhile. */
-        ANSWERING,
-        /** Answered and output shut: reading and dropping what the client sends until it closes. */
-        LINGERING
-    }
-
-    /** One connection: one request and its answer. */
-    private static final class Exchange {
-        final SocketChannel channel;
-        final SelectionKey key;
-        /** The turn it was accepted in: one accepted in the current turn is never closed for room. */
-        final long turn;
-        ByteBuffer input;
-        /** How much of {@link #input} is known to hold no blank line; the search resumes just before it. */
-        int searched;
-        ByteBuffer answer;
-        State state = State.HEAD;
-        long deadline;
-        int dropped;
-
-        Exchange(SocketChannel channel, SelectionKey key, long turn, int maxHeadBytes, long deadline) {
-            this.channel = channel;
-            this.key = key;
-            this.turn = turn;
-            this.input = ByteBuffer.allocate(maxHeadBytes);
-            this.deadline = deadline;
-        }
-    }
-
     private final Scraper scraper;
-    private final Limits limits;
-    private final long headTimeoutNanos;
-    private final long answerTimeoutNanos;
+    private final ScrapeLimits limits;
     private final Selector selector;
     private final ServerSocketChannel listener;
     private final SelectionKey listenerKey;
     private final int port;
     private final Thread thread;
     /** In accept order: the first is the oldest, the one closed for room. Endpoint thread only. */
-    private final Set<Exchange> exchanges = new LinkedHashSet<>();
+    private final Set<ScrapeExchange> exchanges = new LinkedHashSet<>();
     /** Where what a lingering client sends is read to be dropped. */
     private final ByteBuffer drain = ByteBuffer.allocate(8192);
     /** The size of {@link #exchanges}, for other threads. */
@@ -186,14 +96,12 @@ final class ScrapeServer implements AutoCloseable {
     private long lastRoomWarning;
     private boolean roomWarned;
 
-    private ScrapeServer(Selector selector, ServerSocketChannel listener, Scraper scraper, Limits limits)
+    private ScrapeServer(Selector selector, ServerSocketChannel listener, Scraper scraper, ScrapeLimits limits)
             throws IOException {
         this.selector = selector;
         this.listener = listener;
         this.scraper = scraper;
         this.limits = limits;
-        this.headTimeoutNanos = limits.headTimeout().toNanos();
-        this.answerTimeoutNanos = limits.answerTimeout().toNanos();
         this.listenerKey = listener.register(selector, SelectionKey.OP_ACCEPT);
         this.port = ((InetSocketAddress) listener.getLocalAddress()).getPort();
         this.thread = new Thread(this::run, "adder-metrics");
@@ -206,7 +114,7 @@ final class ScrapeServer implements AutoCloseable {
      *
      * @throws IOException if the address cannot be resolved or bound
      */
-    static ScrapeServer start(InetSocketAddress address, Scraper scraper, Limits limits) throws IOException {
+    static ScrapeServer start(InetSocketAddress address, Scraper scraper, ScrapeLimits limits) throws IOException {
         if (address.isUnresolved()) {
             throw new IOException("cannot resolve " + address.getHostString());
         }
@@ -287,7 +195,7 @@ final class ScrapeServer implements AutoCloseable {
                     if (key == listenerKey) {
                         acceptable = true; // after the reads: see the class comment
                     } else {
-                        onReady((Exchange) key.attachment(), now);
+                        onReady((ScrapeExchange) key.attachment(), now);
                     }
                 }
                 selector.selectedKeys().clear();
@@ -310,20 +218,14 @@ final class ScrapeServer implements AutoCloseable {
     private long closeExpired(long now) {
         boolean any = false;
         long nearest = 0;
-        for (Iterator<Exchange> it = exchanges.iterator(); it.hasNext();) {
-            Exchange exchange = it.next();
-            if (now - exchange.deadline >= 0) {
+        for (Iterator<ScrapeExchange> it = exchanges.iterator(); it.hasNext();) {
+            ScrapeExchange exchange = it.next();
+            if (now - exchange.deadline() >= 0) {
                 it.remove();
-                if (exchange.state == State.HEAD) {
-                    log.debug("metrics: a request head unfinished after {}, closing", limits.headTimeout());
-                    timeOut(exchange);
-                } else {
-                    log.debug("metrics: an answer not taken within {}, closing", limits.answerTimeout());
-                    closeChannel(exchange);
-                }
-            } else if (!any || exchange.deadline - nearest < 0) {
+                exchange.expire();
+            } else if (!any || exchange.deadline() - nearest < 0) {
                 any = true;
-                nearest = exchange.deadline;
+                nearest = exchange.deadline();
             }
         }
         open = exchanges.size();
@@ -370,14 +272,14 @@ final class ScrapeServer implements AutoCloseable {
                 // each answer is written whole at once and followed by a FIN: nothing for Nagle to gather
                 channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
                 SelectionKey key = channel.register(selector, SelectionKey.OP_READ);
-                Exchange exchange = new Exchange(channel, key, turn, limits.maxHeadBytes(), now + headTimeoutNanos);
+                ScrapeExchange exchange = new ScrapeExchange(channel, key, turn, now, limits, scraper);
                 key.attach(exchange);
                 exchanges.add(exchange);
                 open = exchanges.size();
                 accepted++; // written by this thread alone
             } catch (IOException e) {
                 log.debug("metrics: cannot set up an accepted connection ({})", e.toString());
-                closeQuietly(channel);
+                ScrapeExchange.closeQuietly(channel);
             }
         }
     }
@@ -392,12 +294,10 @@ final class ScrapeServer implements AutoCloseable {
         }
     }
 
-    private void onReady(Exchange exchange, long now) {
+    private void onReady(ScrapeExchange exchange, long now) {
         try {
-            switch (exchange.state) {
-                case HEAD -> readHead(exchange, now);
-                case ANSWERING -> writeAnswer(exchange);
-                case LINGERING -> drop(exchange);
+            if (!exchange.onReady(now, drain)) {
+                close(exchange);
             }
         } catch (IOException e) {
             log.debug("metrics: closing a connection: {}", e.toString());
@@ -408,178 +308,15 @@ final class ScrapeServer implements AutoCloseable {
         }
     }
 
-    private void readHead(Exchange exchange, long now) throws IOException {
-        ByteBuffer input = exchange.input;
-        if (exchange.channel.read(input) < 0) {
-            close(exchange); // gone before its request was whole: nothing to answer
-            return;
-        }
-        byte[] bytes = input.array();
-        int end = -1;
-        boolean bare = false;
-        // a CR is judged by the byte after it, so the search resumes at the last byte if it was a CR
-        for (int i = exchange.searched; i < input.position(); i++) {
-            if (bytes[i] == '\r') {
-                if (i + 1 < input.position() && bytes[i + 1] != '\n') {
-                    bare = true;
-                    break;
-                }
-            } else if (bytes[i] == '\n') {
-                if (i == 0 || bytes[i - 1] != '\r') {
-                    bare = true; // a head of bare line ends has no CR LF CR LF: it would wait for its deadline
-                    break;
-                }
-                if (i >= 3 && bytes[i - 2] == '\n' && bytes[i - 3] == '\r') {
-                    end = i + 1;
-                    break;
-                }
-            }
-        }
-        if (bare) {
-            answer(exchange, now, plain(400, "Bad Request", "a line ended by a bare CR or LF", "", true));
-            return;
-        }
-        if (end < 0) {
-            int position = input.position();
-            exchange.searched = position > 0 && bytes[position - 1] == '\r' ? position - 1 : position;
-            if (!input.hasRemaining()) {
-                answer(exchange, now, plain(431, "Request Header Fields Too Large",
-                        "the request head is over " + limits.maxHeadBytes() + " bytes", "", true));
-            }
-            return;
-        }
-        RequestHead request;
-        try {
-            request = RequestHead.parse(bytes, end);
-        } catch (RequestHead.Malformed e) {
-            log.debug("metrics: refusing a request ({}): {}", e.status, e.getMessage());
-            answer(exchange, now, plain(e.status, e.status == 505 ? "HTTP Version Not Supported" : "Bad Request",
-                    e.getMessage(), "", true));
-            return;
-        }
-        answer(exchange, now, answerTo(request));
-    }
-
-    private ByteBuffer answerTo(RequestHead request) {
-        boolean body = !request.method().equals("HEAD");
-        if (!request.path().equals(PATH)) {
-            return plain(404, "Not Found", "only " + PATH + " is served here", "", body);
-        }
-        if (!request.method().equals("GET") && !request.method().equals("HEAD")) {
-            return plain(405, "Method Not Allowed", PATH + " answers GET and HEAD", "Allow: GET, HEAD\r\n", true);
-        }
-        Scrape scrape;
-        try {
-            scrape = scraper.scrape(request.accept());
-        } catch (IOException | RuntimeException | LinkageError e) {
-            log.warn("metrics: a scrape failed; answering 500", e);
-            return plain(500, "Internal Server Error", "the scrape failed (the daemon's log says why)", "", body);
-        }
-        return compose(200, "OK", scrape.contentType(), scrape.body(), "", body);
-    }
-
-    /** A short text answer: the status and why, in the body too for someone reading it with curl. */
-    private static ByteBuffer plain(int status, String reason, String why, String headers, boolean body) {
-        byte[] text = (status + " " + reason + ": " + why + "\n").getBytes(StandardCharsets.UTF_8);
-        return compose(status, reason, TEXT, text, headers, body);
-    }
-
-    /**
-     * The answer's bytes, head and body in one buffer, written by one call.
-     * {@code Content-Length} is the body's, also without it (HEAD).
-     */
-    private static ByteBuffer compose(int status, String reason, String contentType, byte[] body, String headers,
-            boolean withBody) {
-        byte[] head = ("HTTP/1.1 " + status + " " + reason + "\r\n"
-                + "Date: " + HTTP_DATE.format(ZonedDateTime.now(ZoneOffset.UTC)) + "\r\n"
-                + "Content-Type: " + contentType + "\r\n"
-                + "Content-Length: " + body.length + "\r\n"
-                + headers
-                + "Connection: close\r\n"
-                + "\r\n").getBytes(StandardCharsets.ISO_8859_1);
-        ByteBuffer answer = ByteBuffer.allocate(head.length + (withBody ? body.length : 0)).put(head);
-        if (withBody) {
-            answer.put(body);
-        }
-        return answer.flip();
-    }
-
-    private void answer(Exchange exchange, long now, ByteBuffer answer) throws IOException {
-        exchange.input = null; // the head is done with: a lingering connection holds no buffer
-        exchange.answer = answer;
-        exchange.state = State.ANSWERING;
-        exchange.deadline = now + answerTimeoutNanos;
-        writeAnswer(exchange);
-    }
-
-    private void writeAnswer(Exchange exchange) throws IOException {
-        exchange.channel.write(exchange.answer);
-        if (exchange.answer.hasRemaining()) {
-            exchange.key.interestOps(SelectionKey.OP_WRITE);
-            return;
-        }
-        exchange.answer = null;
-        exchange.channel.shutdownOutput();
-        exchange.state = State.LINGERING;
-        exchange.key.interestOps(SelectionKey.OP_READ);
-    }
-
-    private void drop(Exchange exchange) throws IOException {
-        while (true) {
-            drain.clear();
-            int read = exchange.channel.read(drain);
-            if (read == 0) {
-                return;
-            }
-            if (read < 0) {
-                close(exchange); // the client has the answer and has closed: the exchange is over
-                return;
-            }
-            exchange.dropped += read;
-            if (exchange.dropped > LINGER_BYTES) {
-                close(exchange);
-                return;
-            }
-        }
-    }
-
-    /** 408 for a head that did not come whole in time, as far as the socket takes it at once; then closed. */
-    private void timeOut(Exchange exchange) {
-        try {
-            exchange.channel.write(plain(408, "Request Timeout",
-                    "the request head did not arrive within " + limits.headTimeout(), "", true));
-        } catch (IOException e) {
-            log.debug("metrics: cannot say 408 ({})", e.toString());
-        }
-        closeChannel(exchange);
-    }
-
-    private void close(Exchange exchange) {
+    private void close(ScrapeExchange exchange) {
         exchanges.remove(exchange);
         open = exchanges.size();
-        closeChannel(exchange);
-    }
-
-    /**
-     * Closes the connection's channel, which cancels its key; the selector
-     * gives the descriptor back at its next select, which the loop makes at
-     * once.
-     */
-    private static void closeChannel(Exchange exchange) {
-        closeQuietly(exchange.channel);
-    }
-
-    private static void closeQuietly(SocketChannel channel) {
-        try {
-            channel.close();
-        } catch (IOException e) {
-            log.debug("metrics: closing a connection failed ({})", e.toString());
-        }
+        exchange.close();
     }
 
     private void closeEverything() {
-        for (Exchange exchange : exchanges) {
-            closeChannel(exchange);
+        for (ScrapeExchange exchange : exchanges) {
+            exchange.close();
         }
         exchanges.clear();
         open = 0;

@@ -54,11 +54,11 @@ class ScrapeServerTest {
     private final List<Socket> clients = new ArrayList<>();
     private ScrapeServer server;
 
-    private ScrapeServer start(ScrapeServer.Limits limits) throws IOException {
+    private ScrapeServer start(ScrapeLimits limits) throws IOException {
         return start(limits, new ScrapeServer.Scrape(TYPE, BODY));
     }
 
-    private ScrapeServer start(ScrapeServer.Limits limits, ScrapeServer.Scrape scrape) throws IOException {
+    private ScrapeServer start(ScrapeLimits limits, ScrapeServer.Scrape scrape) throws IOException {
         server = ScrapeServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), accept -> {
             scrapes.incrementAndGet();
             return scrape;
@@ -66,8 +66,8 @@ class ScrapeServerTest {
         return server;
     }
 
-    private static ScrapeServer.Limits limits(int maxConnections) {
-        return new ScrapeServer.Limits(maxConnections, 4096, LONG, LONG);
+    private static ScrapeLimits limits(int maxConnections) {
+        return new ScrapeLimits(maxConnections, 4096, LONG, LONG);
     }
 
     private Socket held(String bytes) throws IOException {
@@ -148,7 +148,7 @@ class ScrapeServerTest {
     @Test
     void aRefusedPostWithABodyStillGetsItsAnswer() throws IOException {
         start(limits(64));
-        String body = "x".repeat(ScrapeServer.LINGER_BYTES / 2);
+        String body = "x".repeat(ScrapeLimits.LINGER_BYTES / 2);
         Answer answer = exchange(server.port(), "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: " + body.length()
                 + "\r\n\r\n" + body);
         assertEquals(405, answer.status());
@@ -211,7 +211,7 @@ class ScrapeServerTest {
 
     @Test
     void anOversizeHeadIs431AndClosedWhileOneWithinTheBoundIsServed() throws IOException {
-        start(new ScrapeServer.Limits(64, 1024, LONG, LONG));
+        start(new ScrapeLimits(64, 1024, LONG, LONG));
         String request = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
         // exactly 1024 bytes with the blank line ("X: " and two CR LFs are 7): served
         String filler = "X: " + "a".repeat(1024 - request.length() - 7) + "\r\n";
@@ -266,7 +266,7 @@ class ScrapeServerTest {
 
     @Test
     void aHeadThatNeverCompletesIsClosedAtItsBoundWith408() throws IOException {
-        start(new ScrapeServer.Limits(64, 4096, Duration.ofMillis(200), LONG));
+        start(new ScrapeLimits(64, 4096, Duration.ofMillis(200), LONG));
         Socket silent = held(HALF);
         await().atMost(AWAIT).until(() -> server.acceptedConnections() == 1);
         await().atMost(AWAIT).until(() -> server.openConnections() == 0);
@@ -285,7 +285,7 @@ class ScrapeServerTest {
     /** The head's deadline counts from the accept: bytes that keep coming slowly do not move it. */
     @Test
     void aHeadSentAByteAtATimeIsClosedAtTheSameBound() throws IOException {
-        start(new ScrapeServer.Limits(64, 1 << 20, Duration.ofMillis(300), LONG));
+        start(new ScrapeLimits(64, 1 << 20, Duration.ofMillis(300), LONG));
         Socket drip = held("GET /metrics HTTP/1.1\r\nX: ");
         await().atMost(AWAIT).until(() -> server.acceptedConnections() == 1);
         // one byte per poll, while the connection lasts; 1 MiB of head allowed, so only the time bound can end it
@@ -303,7 +303,7 @@ class ScrapeServerTest {
     @Test
     void anAnswerNotTakenIsClosedAtItsBound() throws IOException {
         // an answer far beyond what the socket buffers hold, to a client that never reads
-        start(new ScrapeServer.Limits(64, 4096, LONG, Duration.ofMillis(300)),
+        start(new ScrapeLimits(64, 4096, LONG, Duration.ofMillis(300)),
                 new ScrapeServer.Scrape(TYPE, new byte[16 << 20]));
         Socket reader = new Socket();
         clients.add(reader);
