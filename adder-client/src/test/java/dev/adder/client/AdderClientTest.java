@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.server.AdderServer;
+import dev.adder.testing.CheckedSums;
+import dev.adder.testing.Transport;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -158,25 +160,7 @@ class AdderClientTest {
         ExecutorService pool = Executors.newFixedThreadPool(threads);
         try (AdderServer server = startServer(transport.listenAddress(dir));
              AdderClient client = AdderClient.builder(server.addresses().get(0)).connect()) {
-            List<Future<Integer>> results = new ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                long seed = t;
-                results.add(pool.submit(() -> {
-                    SplittableRandom random = new SplittableRandom(seed);
-                    int wrong = 0;
-                    for (int i = 0; i < calls; i++) {
-                        long x = random.nextLong();
-                        long y = random.nextLong();
-                        if (client.add(x, y) != x + y) {
-                            wrong++;
-                        }
-                    }
-                    return wrong;
-                }));
-            }
-            for (Future<Integer> result : results) {
-                assertEquals(0, result.get());
-            }
+            CheckedSums.assertAllRight(pool, threads, calls, t -> client::add);
             assertEquals((long) threads * calls, server.stats().requests());
             assertEquals(1, server.stats().accepted(), "the shared client used more than one connection");
         } finally {

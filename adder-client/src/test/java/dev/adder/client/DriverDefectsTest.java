@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
 import dev.adder.server.AdderServer;
+import dev.adder.testing.Skip;
+import dev.adder.testing.Transport;
 import java.io.IOException;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
@@ -57,12 +59,6 @@ class DriverDefectsTest {
     @TempDir
     Path dir;
 
-    private AdderServer startServer(Transport transport) throws IOException {
-        AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).build();
-        server.start();
-        return server;
-    }
-
     private static long millisSince(long start) {
         return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
     }
@@ -88,7 +84,7 @@ class DriverDefectsTest {
         int calls = 2_000;
         int batches = 200;
         ExecutorService pool = Executors.newFixedThreadPool(callers + 1);
-        try (AdderServer server = startServer(transport);
+        try (AdderServer server = transport.startServer(dir);
              AdderClient client = AdderClient.builder(server.addresses().get(0)).callTimeout(Duration.ofSeconds(2))
                      .replay(false).connect()) {
             List<Future<String>> workers = new ArrayList<>();

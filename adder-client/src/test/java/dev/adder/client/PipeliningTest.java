@@ -7,7 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.server.AdderServer;
-import java.io.IOException;
+import dev.adder.testing.Skip;
+import dev.adder.testing.Transport;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.net.StandardSocketOptions;
@@ -37,12 +38,6 @@ class PipeliningTest {
     @TempDir
     Path dir;
 
-    private AdderServer startServer(Transport transport) throws IOException {
-        AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).build();
-        server.start();
-        return server;
-    }
-
     /** Each caller adds (i, id * 1e9): a misrouted answer shows as another caller's sum. */
     private static long callMany(AdderClient client, int id, int calls) {
         long wrong = 0;
@@ -59,7 +54,7 @@ class PipeliningTest {
     @EnumSource(Transport.class)
     void sixtyFourPlatformThreadsShareOneConnectionAndEachGetsItsOwnAnswers(Transport transport) throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(64);
-        try (AdderServer server = startServer(transport);
+        try (AdderServer server = transport.startServer(dir);
              AdderClient client = AdderClient.builder(server.addresses().get(0)).connect()) {
             List<Future<Long>> wrong = new ArrayList<>();
             for (int t = 0; t < 64; t++) {
@@ -88,7 +83,7 @@ class PipeliningTest {
         Skip.unless(Runtime.version().feature() >= 21,
                 "virtual threads need Java 21 or later; .ci/run runs this test again on such a JDK");
         AtomicLong wrong = new AtomicLong();
-        try (AdderServer server = startServer(transport);
+        try (AdderServer server = transport.startServer(dir);
              AdderClient client = AdderClient.builder(server.addresses().get(0)).connect()) {
             ExecutorService virtual = virtualThreads();
             for (int t = 0; t < 10_000; t++) {
@@ -157,7 +152,7 @@ class PipeliningTest {
     @EnumSource(Transport.class)
     void aCallerWhoseTurnToReadCameAsItTimedOutPassesTheTurnOn(Transport transport) throws Exception {
         // many callers, a few with short deadlines: nobody is left waiting for a reader who left
-        try (AdderServer server = startServer(transport);
+        try (AdderServer server = transport.startServer(dir);
              AdderClient client = AdderClient.builder(server.addresses().get(0)).callTimeout(Duration.ofSeconds(20)).connect()) {
             ExecutorService pool = Executors.newFixedThreadPool(16);
             try {
@@ -354,7 +349,7 @@ class PipeliningTest {
     void addAsyncIsCompletedOffTheCallersThreadWithTheSum(Transport transport) throws Exception {
         java.util.Set<Thread> completers = java.util.concurrent.ConcurrentHashMap.newKeySet();
         ExecutorService completions = Executors.newFixedThreadPool(2);
-        try (AdderServer server = startServer(transport);
+        try (AdderServer server = transport.startServer(dir);
              AdderClient client = AdderClient.builder(server.addresses().get(0)).completionExecutor(command ->
                      completions.execute(() -> {
                          completers.add(Thread.currentThread());

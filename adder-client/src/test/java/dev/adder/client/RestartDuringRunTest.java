@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.server.AdderServer;
+import dev.adder.testing.Transport;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -37,8 +38,7 @@ class RestartDuringRunTest {
     @CsvSource({"UNIX, true", "TCP, true", "UNIX, false", "TCP, false"})
     void everyCallIsRightOrAClearErrorAcrossRestarts(Transport transport, boolean replay) throws Exception {
         int threads = 8;
-        AdderServer first = AdderServer.builder().listen(transport.listenAddress(dir)).build();
-        first.start();
+        AdderServer first = transport.startServer(dir);
         AdderAddress address = first.addresses().get(0);
         AtomicBoolean stop = new AtomicBoolean();
         AtomicLong right = new AtomicLong();

@@ -2,6 +2,7 @@ package dev.adder.client;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
+import dev.adder.testing.Transport;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.adder.client.AdderClient;
 import dev.adder.client.AdderException;
 import dev.adder.client.AdderTimeoutException;
+import dev.adder.testing.Skip;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetSocketAddress;

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
 import dev.adder.server.daemon.RawHttp;
+import dev.adder.testing.Skip;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.HttpURLConnection;

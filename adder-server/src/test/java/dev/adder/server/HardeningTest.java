@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
+import dev.adder.testing.Transport;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
@@ -136,8 +137,7 @@ class HardeningTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aRebuiltSelectorKeepsEveryConnectionAndStillStops(Transport transport) throws Exception {
-        AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).build();
-        server.start();
+        AdderServer server = transport.startServer(dir);
         AdderAddress address = server.addresses().get(0);
         RawClient before = connect(address);
         assertEquals(3, before.add(1, 2));

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
+import dev.adder.testing.Transport;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
@@ -142,8 +143,7 @@ class LifecycleTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void closeWithIdleClientsReturnsAndTheyReadEndOfStream(Transport transport) throws IOException {
-        AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).build();
-        server.start();
+        AdderServer server = transport.startServer(dir);
         try (RawClient idle = RawClient.connect(server.addresses().get(0))) {
             assertEquals(17, idle.add(7, 10));
             server.close();

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
+import dev.adder.testing.Transport;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;

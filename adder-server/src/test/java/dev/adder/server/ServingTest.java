@@ -6,12 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
+import dev.adder.testing.CheckedSums;
+import dev.adder.testing.Transport;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -27,16 +28,10 @@ class ServingTest {
     @TempDir
     Path dir;
 
-    private AdderServer start(Transport transport) throws IOException {
-        AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).build();
-        server.start();
-        return server;
-    }
-
     @ParameterizedTest
     @EnumSource(Transport.class)
     void teachingClientSequenceGetsSeventeen(Transport transport) throws IOException {
-        try (AdderServer server = start(transport);
+        try (AdderServer server = transport.startServer(dir);
              RawClient client = RawClient.connect(server.addresses().get(0))) {
             // x and y in two separate 8-byte writes, then one 8-byte read, as the Python client does
             ByteBuffer x = ByteBuffer.allocate(8).order(Protocol.BYTE_ORDER).putLong(0, 7);
@@ -56,7 +51,7 @@ class ServingTest {
             {Long.MAX_VALUE, Long.MAX_VALUE, -2}, {123456789012345L, -98765432109876L, 24691356902469L},
             {72623859790382856L, 0, 72623859790382856L},
         };
-        try (AdderServer server = start(transport);
+        try (AdderServer server = transport.startServer(dir);
              RawClient client = RawClient.connect(server.addresses().get(0))) {
             for (long[] vector : vectors) {
                 assertEquals(vector[2], client.add(vector[0], vector[1]));
@@ -67,7 +62,7 @@ class ServingTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void requestsSentOneByteAtATimeAreAnswered(Transport transport) throws IOException {
-        try (AdderServer server = start(transport);
+        try (AdderServer server = transport.startServer(dir);
              RawClient client = RawClient.connect(server.addresses().get(0))) {
             for (long i = 0; i < 20; i++) {
                 byte[] request = RawClient.request(i * 1_000_003, -i);
@@ -89,7 +84,7 @@ class ServingTest {
             xs[i] = i;
             ys[i] = 3L * i;
         }
-        try (AdderServer server = start(transport);
+        try (AdderServer server = transport.startServer(dir);
              RawClient client = RawClient.connect(server.addresses().get(0))) {
             client.write(RawClient.requests(xs, ys));
             for (int i = 0; i < count; i++) {
@@ -104,7 +99,7 @@ class ServingTest {
         int count = 1_000_000;
         int perWrite = 4096;
         ExecutorService writer = Executors.newSingleThreadExecutor();
-        try (AdderServer server = start(transport);
+        try (AdderServer server = transport.startServer(dir);
              RawClient client = RawClient.connect(server.addresses().get(0))) {
             // the writer never waits for answers: the reader below drains them meanwhile
             Future<?> written = writer.submit(() -> {
@@ -151,7 +146,7 @@ class ServingTest {
     void fiveHundredConcurrentClientsEachGetTheirOwnAnswers(Transport transport) throws Exception {
         int clients = 500;
         int requestsEach = 50;
-        try (AdderServer server = start(transport)) {
+        try (AdderServer server = transport.startServer(dir)) {
             AdderAddress address = server.addresses().get(0);
             List<RawClient> connected = new ArrayList<>();
             try {
@@ -160,26 +155,7 @@ class ServingTest {
                 }
                 ExecutorService pool = Executors.newFixedThreadPool(32);
                 try {
-                    List<Future<Integer>> results = new ArrayList<>();
-                    for (int c = 0; c < clients; c++) {
-                        RawClient client = connected.get(c);
-                        long seed = c;
-                        results.add(pool.submit(() -> {
-                            SplittableRandom random = new SplittableRandom(seed);
-                            int correct = 0;
-                            for (int i = 0; i < requestsEach; i++) {
-                                long x = random.nextLong();
-                                long y = random.nextLong();
-                                if (client.add(x, y) == x + y) {
-                                    correct++;
-                                }
-                            }
-                            return correct;
-                        }));
-                    }
-                    for (Future<Integer> result : results) {
-                        assertEquals(requestsEach, result.get());
-                    }
+                    CheckedSums.assertAllRight(pool, clients, requestsEach, c -> connected.get(c)::add);
                 } finally {
                     pool.shutdownNow();
                 }
@@ -198,7 +174,7 @@ class ServingTest {
     void pipeliningClientDoesNotStarveAPingPongClient(Transport transport) throws Exception {
         ExecutorService pipeline = Executors.newFixedThreadPool(2);
         java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
-        try (AdderServer server = start(transport);
+        try (AdderServer server = transport.startServer(dir);
              RawClient pipeliner = RawClient.connect(server.addresses().get(0));
              RawClient pingPong = RawClient.connect(server.addresses().get(0))) {
             // the pipeliner writes and reads without pause until the ping-pong client is done

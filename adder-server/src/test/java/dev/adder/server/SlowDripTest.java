@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
+import dev.adder.testing.Transport;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -10,6 +10,7 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import dev.adder.core.AdderAddress;
+import dev.adder.testing.Skip;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;

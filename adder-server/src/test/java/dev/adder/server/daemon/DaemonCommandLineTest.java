@@ -3,9 +3,7 @@ package dev.adder.server.daemon;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import dev.adder.testing.CommandLineHarness;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
@@ -16,39 +14,25 @@ import org.junit.jupiter.api.Test;
  */
 class DaemonCommandLineTest {
 
-    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
-
-    private int run(String... args) {
-        return new Main().run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
-                new PrintStream(err, true, StandardCharsets.UTF_8));
-    }
-
-    private String out() {
-        return out.toString(StandardCharsets.UTF_8);
-    }
-
-    private String err() {
-        return err.toString(StandardCharsets.UTF_8);
-    }
+    private final CommandLineHarness daemon = new CommandLineHarness((args, out, err) -> new Main().run(args, out, err));
 
     @Test
     void dashHAndDashDashHelpPrintTheUsageAndExitZero() {
         for (String help : new String[] {"-h", "--help"}) {
-            out.reset();
-            assertEquals(0, run(help));
-            assertTrue(out().startsWith("Usage: "), help + ": " + out());
-            assertEquals("", err());
+            daemon.reset();
+            assertEquals(0, daemon.run(help));
+            assertTrue(daemon.out().startsWith("Usage: "), help + ": " + daemon.out());
+            assertEquals("", daemon.err());
         }
     }
 
     @Test
     void dashCapitalVAndDashDashVersionPrintOneLineAndExitZero() {
         for (String version : new String[] {"-V", "--version"}) {
-            out.reset();
-            assertEquals(0, run(version));
-            assertTrue(out().matches("adder-server \\d+\\.\\d+\\.\\d+\\S*" + System.lineSeparator()), version + ": " + out());
-            assertEquals("", err());
+            daemon.reset();
+            assertEquals(0, daemon.run(version));
+            assertTrue(daemon.out().matches("adder-server \\d+\\.\\d+\\.\\d+\\S*" + System.lineSeparator()), version + ": " + daemon.out());
+            assertEquals("", daemon.err());
         }
     }
 
@@ -63,23 +47,23 @@ class DaemonCommandLineTest {
 
     @Test
     void aBadValueNamesTheOptionTheSameWayInBothForms() {
-        assertEquals(2, run("--drain-timeout", "soon"));
-        assertEquals(2, run("--drain-timeout=soon"));
+        assertEquals(2, daemon.run("--drain-timeout", "soon"));
+        assertEquals(2, daemon.run("--drain-timeout=soon"));
         String line = "adder-server: --drain-timeout: invalid duration 'soon': expected a whole number and a unit,"
                 + " as in 50us, 250ms, 30s, 5m or 1h (try --help)" + System.lineSeparator();
-        assertEquals(line + line, err());
+        assertEquals(line + line, daemon.err());
     }
 
     @Test
     void anOptionWithoutItsValueIsOneLineAndExitsTwo() {
-        assertEquals(2, run("--drain-timeout"));
-        assertEquals("adder-server: --drain-timeout needs a value (try --help)" + System.lineSeparator(), err());
+        assertEquals(2, daemon.run("--drain-timeout"));
+        assertEquals("adder-server: --drain-timeout needs a value (try --help)" + System.lineSeparator(), daemon.err());
     }
 
     @Test
     void anUnknownOptionIsOneLineAndExitsTwo() {
-        assertEquals(2, run("--frobnicate"));
-        assertEquals("adder-server: unknown option --frobnicate (try --help)" + System.lineSeparator(), err());
+        assertEquals(2, daemon.run("--frobnicate"));
+        assertEquals("adder-server: unknown option --frobnicate (try --help)" + System.lineSeparator(), daemon.err());
     }
 
     @Test

@@ -1,4 +1,4 @@
-package dev.adder.server;
+package dev.adder.testing;
 
 import org.junit.jupiter.api.Assumptions;
 
@@ -7,12 +7,12 @@ import org.junit.jupiter.api.Assumptions;
  * build's console output: an assumption's reason otherwise reaches only the
  * XML report, and a skip nobody sees reads as a pass.
  */
-final class Skip {
+public final class Skip {
     private Skip() {
     }
 
     /** Aborts the calling test, printing {@code "SKIPPED: " + why}, unless {@code condition} holds. */
-    static void unless(boolean condition, String why) {
+    public static void unless(boolean condition, String why) {
         if (!condition) {
             System.out.println("SKIPPED: " + why);
             Assumptions.abort(why);
