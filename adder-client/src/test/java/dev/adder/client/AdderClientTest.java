@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.server.AdderServer;
+import dev.adder.testing.AcceptQueue;
 import dev.adder.testing.CheckedSums;
 import dev.adder.testing.Transport;
 import java.io.IOException;
@@ -45,17 +46,8 @@ class AdderClientTest {
     private static ServerSocketChannel fullListener(Path path, List<SocketChannel> queued) throws IOException {
         ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         listener.bind(UnixDomainSocketAddress.of(path), 1);
-        for (int i = 0; i < 10_000; i++) {
-            SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX);
-            queued.add(channel);
-            channel.configureBlocking(false);
-            try {
-                channel.connect(UnixDomainSocketAddress.of(path));
-            } catch (java.net.SocketException full) {
-                return listener;
-            }
-        }
-        throw new AssertionError("the accept queue never filled");
+        AcceptQueue.fill(path, queued);
+        return listener;
     }
 
     @Test

@@ -7,11 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
+import dev.adder.testing.AcceptQueue;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
-import java.net.SocketException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
@@ -91,7 +91,7 @@ class UnixSocketFileTest {
         List<SocketChannel> queued = new ArrayList<>();
         try (ServerSocketChannel busy = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             busy.bind(UnixDomainSocketAddress.of(socket()), 1); // never accepts
-            fillAcceptQueue(socket(), queued);
+            AcceptQueue.fill(socket(), queued);
             AdderServer intruder = server(socket());
             // before the probe was bounded, this start blocked in connect() for as long as the queue stayed full
             BindException e = assertTimeoutPreemptively(Duration.ofSeconds(20),
@@ -104,21 +104,6 @@ class UnixSocketFileTest {
                 channel.close();
             }
         }
-    }
-
-    /** Connects without blocking until the listener's accept queue refuses more. */
-    static void fillAcceptQueue(Path path, List<SocketChannel> queued) throws IOException {
-        for (int i = 0; i < 10_000; i++) {
-            SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX);
-            queued.add(channel);
-            channel.configureBlocking(false);
-            try {
-                channel.connect(UnixDomainSocketAddress.of(path));
-            } catch (SocketException full) {
-                return;
-            }
-        }
-        throw new AssertionError("the accept queue never filled");
     }
 
     @RepeatedTest(40)
