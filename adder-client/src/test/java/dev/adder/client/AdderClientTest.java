@@ -109,7 +109,7 @@ class AdderClientTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void addsSevenAndTen(Transport transport) throws IOException {
-        try (AdderServer server = startServer(transport.listenAddress(dir));
+        try (AdderServer server = transport.startServer(dir);
              AdderClient client = AdderClient.connect(server.addresses().get(0).toString())) {
             assertEquals(17, client.add(7, 10));
         }
@@ -118,7 +118,7 @@ class AdderClientTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void wrapsAroundLikeJavaLong(Transport transport) throws IOException {
-        try (AdderServer server = startServer(transport.listenAddress(dir));
+        try (AdderServer server = transport.startServer(dir);
              AdderClient client = AdderClient.builder(server.addresses().get(0)).connect()) {
             assertEquals(Long.MIN_VALUE, client.add(Long.MAX_VALUE, 1));
             assertEquals(Long.MAX_VALUE, client.add(Long.MIN_VALUE, -1));
@@ -131,7 +131,7 @@ class AdderClientTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void addExactThrowsOnOverflowOnly(Transport transport) throws IOException {
-        try (AdderServer server = startServer(transport.listenAddress(dir));
+        try (AdderServer server = transport.startServer(dir);
              AdderClient client = AdderClient.builder(server.addresses().get(0)).connect()) {
             assertEquals(Long.MAX_VALUE, client.addExact(Long.MAX_VALUE, 0));
             assertEquals(-1, client.addExact(Long.MAX_VALUE, Long.MIN_VALUE));
@@ -150,7 +150,7 @@ class AdderClientTest {
         int threads = 16;
         int calls = 10_000;
         ExecutorService pool = Executors.newFixedThreadPool(threads);
-        try (AdderServer server = startServer(transport.listenAddress(dir));
+        try (AdderServer server = transport.startServer(dir);
              AdderClient client = AdderClient.builder(server.addresses().get(0)).connect()) {
             CheckedSums.assertAllRight(pool, threads, calls, t -> client::add);
             assertEquals((long) threads * calls, server.stats().requests());
@@ -171,7 +171,7 @@ class AdderClientTest {
             xs[i] = random.nextLong();
             ys[i] = random.nextLong();
         }
-        try (AdderServer server = startServer(transport.listenAddress(dir));
+        try (AdderServer server = transport.startServer(dir);
              AdderClient client = AdderClient.builder(server.addresses().get(0)).connect()) {
             long[] sums = client.addAll(xs, ys);
             assertEquals(count, sums.length);
@@ -217,7 +217,7 @@ class AdderClientTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void nextCallAfterTheServerRestartsAtTheSameAddressSucceeds(Transport transport) throws IOException {
-        AdderServer first = startServer(transport.listenAddress(dir));
+        AdderServer first = transport.startServer(dir);
         AdderAddress address = first.addresses().get(0);
         try (AdderClient client = AdderClient.builder(address).connect()) {
             assertEquals(17, client.add(7, 10));
@@ -232,7 +232,7 @@ class AdderClientTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void failedCallIsReportedAndTheNextCallConnectsAgain(Transport transport) throws IOException {
-        AdderServer first = startServer(transport.listenAddress(dir));
+        AdderServer first = transport.startServer(dir);
         AdderAddress address = first.addresses().get(0);
         try (AdderClient client = AdderClient.builder(address).connectTimeout(Duration.ofSeconds(2)).replay(false)
                 .connect()) {
