@@ -158,53 +158,8 @@ public final class AdderClient implements AutoCloseable {
     public long add(long x, long y) {
         checkOpen();
         Call call = new Call(x, y, System.nanoTime() + callTimeoutNanos, Thread.currentThread(), null);
-        int role = calls.enqueue(call);
-        if (role != Calls.WAIT) {
-            driver.drive(call, role == Calls.STEP);
-        } else {
-            driver.nudge();
-        }
-        while (call.isPending()) {
-            if (calls.takeRole(call)) {
-                driver.drive(call, false);
-                continue;
-            }
-            if (!call.isPending()) {
-                break; // the unpark that said so may have been spent while this thread waited for the lock
-            }
-            if (call.mayDrive) {
-                long remaining = call.deadline - System.nanoTime();
-                if (remaining <= 0) {
-                    calls.giveUp(call, new AdderTimeoutException("timed out waiting for an answer from " + address
-                            + driver.trouble()));
-                    break;
-                }
-                LockSupport.parkNanos(this, remaining);
-            } else {
-                LockSupport.park(this); // a driver fails the call at its deadline, and unparks this thread
-            }
-            if (Thread.interrupted()) {
-                calls.giveUp(call, new AdderException("interrupted while waiting for an answer from " + address, null));
-                Thread.currentThread().interrupt();
-            }
-        }
-        passOnRoleIfHanded(call);
-        if (call.state == Waiter.DONE) {
-            return call.value;
-        }
-        throw failure(call.error);
-    }
-
-    /** A role handed to a caller whose call ended meanwhile (the client closed, say) is passed on, never kept. */
-    private void passOnRoleIfHanded(Waiter waiter) {
-        if (calls.takeRole(waiter)) {
-            driver.drive(waiter, false); // returns at once, letting go
-        }
-    }
-
-    /** A timeout is the call's own; another failure may be shared by many calls, so each caller gets its own. */
-    private static AdderException failure(AdderException error) {
-        return error instanceof AdderTimeoutException ? error : new AdderException(error.getMessage(), error);
+        await(call);
+        return call.value;
     }
 
     /**
@@ -239,14 +194,10 @@ public final class AdderClient implements AutoCloseable {
      */
     public CompletableFuture<Long> addAsync(long x, long y) {
         CompletableFuture<Long> future = new CompletableFuture<>();
-        Call call = new Call(x, y, System.nanoTime() + callTimeoutNanos, null, future);
         try {
             checkOpen();
-            if (calls.enqueue(call) != Calls.WAIT) {
-                driver.drive(call, true); // writes it at once if it can, then hands the role to the client's thread
-            } else {
-                driver.nudge();
-            }
+            calls.enqueue(new Call(x, y, System.nanoTime() + callTimeoutNanos, null, future));
+            driver.nudge();
         } catch (AdderException | IllegalStateException e) {
             completions.execute(() -> future.completeExceptionally(e));
         }
@@ -277,32 +228,40 @@ public final class AdderClient implements AutoCloseable {
             return new long[0];
         }
         Batch batch = new Batch(xs, ys, System.nanoTime() + callTimeoutNanos, Thread.currentThread());
-        int role = calls.enqueue(batch);
-        if (role != Calls.WAIT) {
-            driver.drive(batch, role == Calls.STEP);
+        await(batch);
+        return batch.sums;
+    }
+
+    /**
+     * Queues a blocking caller's call or batch, then drives when the role is
+     * its caller's (free, or handed to it), else parks, until it is over;
+     * throws its failure. A virtual thread parks untimed: the background
+     * driver keeps its deadline.
+     */
+    private void await(Waiter waiter) {
+        if (calls.enqueue(waiter)) {
+            driver.drive(waiter);
         } else {
             driver.nudge();
         }
-        while (batch.isPending()) {
-            if (calls.takeRole(batch)) {
-                driver.drive(batch, false);
-                continue;
-            }
-            long now = System.nanoTime();
-            if (calls.expireBatch(batch, now, driver.trouble())) {
-                break; // over: and an unpark that said so may have been spent while this thread waited for the lock
-            }
-            LockSupport.parkNanos(this, batch.deadline - now);
-            if (Thread.interrupted()) {
-                calls.giveUp(batch, new AdderException("interrupted while waiting for answers from " + address, null));
-                Thread.currentThread().interrupt();
+        while (!calls.over(waiter, System.nanoTime(), driver.trouble())) {
+            if (calls.takeRole(waiter)) {
+                driver.drive(waiter);
+            } else if (!waiter.isPending()) {
+                break; // the unpark that said so may have been spent while this thread waited for the lock
+            } else if (waiter.mayDrive) {
+                LockSupport.parkNanos(this, waiter.deadline - System.nanoTime());
+            } else {
+                LockSupport.park(this);
             }
         }
-        passOnRoleIfHanded(batch);
-        if (batch.state == Waiter.DONE) {
-            return batch.sums;
+        if (calls.takeRole(waiter)) { // handed the role as it ended (the client closed, say): passed on at once
+            driver.drive(waiter);
         }
-        throw failure(batch.error);
+        if (waiter.state != Waiter.DONE) { // a timeout is the call's own; another failure is shared, so a copy
+            AdderException error = waiter.error;
+            throw error instanceof AdderTimeoutException ? error : new AdderException(error.getMessage(), error);
+        }
     }
 
     /**
@@ -335,7 +294,7 @@ public final class AdderClient implements AutoCloseable {
         }
     }
 
-    /**     /** Settings of a client; each has a default. */
+    /** Settings of a client; each has a default. */
     public static final class Builder {
         private final AdderAddress address;
         private Duration connectTimeout = DEFAULT_CONNECT_TIMEOUT;

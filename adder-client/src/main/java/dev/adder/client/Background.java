@@ -49,7 +49,7 @@ final class Background implements Runnable {
     public void run() {
         while (true) {
             if (handed.getAndSet(false)) {
-                driver.drive(null, false); // after close too: the holder closes the connection
+                driver.drive(null); // after close too: the holder closes the connection
             } else if (stopped) {
                 return;
             } else {

@@ -77,14 +77,13 @@ final class Driver {
     }
 
     /**
-     * Holding the role: works until {@code mine} is no longer pending (for
-     * the background driver, {@code mine} is null: until no call needs it),
-     * then lets the role go. With {@code step}, never waits: writes what it
-     * can and lets go (a virtual thread or an asynchronous caller).
+     * Holding the role: works until {@code mine} is over (for the background
+     * driver, {@code mine} is null: until no waiter needs it), then lets the
+     * role go.
      */
-    void drive(Waiter mine, boolean step) {
+    void drive(Waiter mine) {
         try {
-            work(mine, step);
+            work(mine);
             if (connected && !calls.isClosed() && (out.hasRemaining() || calls.mayHaveUnsent())) {
                 write(); // what was queued meanwhile goes out now: the server works while the next holder wakes
             }
@@ -99,15 +98,16 @@ final class Driver {
         }
     }
 
-    private void work(Waiter mine, boolean step) {
+    private void work(Waiter mine) {
         boolean readable = false;
         boolean probe = calls.due() == 0; // idle until now: the server may have closed meanwhile
-        while (!calls.isClosed() && (mine == null || mine.isPending())) {
+        while (!calls.isClosed()) {
             long now = System.nanoTime();
-            if (calls.expiryDue(now)) {
+            long expiry = calls.nextExpiry();
+            if (expiry != Long.MAX_VALUE && now - expiry >= 0) {
                 calls.expire(now, trouble);
             }
-            if (mine != null && expired(mine, now)) {
+            if (mine != null && calls.over(mine, now, trouble)) {
                 return;
             }
             long wakeAt = 0;
@@ -125,45 +125,20 @@ final class Driver {
                     probe = false;
                     continue;
                 }
-            } else {
-                if (probe) {
-                    probe = false;
-                    if (!probeIdle()) {
-                        continue;
-                    }
-                }
-                if ((out.hasRemaining() || calls.mayHaveUnsent()) && !write()) {
-                    continue;
-                }
-                if (readable && !step) {
-                    readable = read();
-                    continue;
-                }
-                if (mine == null && !calls.backgroundGoesOn()) {
-                    return;
-                }
-            }
-            if (step) {
+            } else if (probe) {
+                probe = false;
+                probeIdle();
+                continue;
+            } else if ((out.hasRemaining() || calls.mayHaveUnsent()) && !write()) {
+                continue;
+            } else if (readable) {
+                readable = read();
+                continue;
+            } else if (mine == null && !calls.backgroundGoesOn()) {
                 return;
             }
             readable = await(now, wakeAt, mine);
         }
-    }
-
-    /** Whether the caller's own deadline passed or it was interrupted: if so, its call has been given up. */
-    private boolean expired(Waiter mine, long now) {
-        if (Thread.currentThread().isInterrupted()) {
-            calls.giveUp(mine, new AdderException("interrupted while waiting for an answer from " + address, null));
-            return true;
-        }
-        if (mine instanceof Call call) {
-            if (now - call.deadline >= 0) {
-                calls.giveUp(call, new AdderTimeoutException("timed out waiting for an answer from " + address + trouble));
-                return true;
-            }
-            return false;
-        }
-        return calls.expireBatch((Batch) mine, now, trouble);
     }
 
     // ---------------------------------------------------------------- waiting
@@ -172,10 +147,10 @@ final class Driver {
     private boolean await(long now, long wakeAt, Waiter mine) {
         long until = wakeAt != 0 ? wakeAt : now + IDLE_WAIT_NANOS;
         if (mine != null) {
-            until = earlier(until, mine instanceof Call call ? call.deadline : ((Batch) mine).deadline);
+            until = earlier(until, mine.deadline);
         }
         long expiry = calls.nextExpiry();
-        if (expiry != 0) {
+        if (expiry != Long.MAX_VALUE) {
             until = earlier(until, expiry);
         }
         if (connected && calls.due() > 0) {
@@ -195,7 +170,7 @@ final class Driver {
             int ready;
             selecting = true; // then look for requests queued meanwhile: a caller that queues looks at this after
             try {
-                ready = connected && calls.mayHaveUnsent() ? waiter.selectNow() : waiter.select(Calls.millis(until - now));
+                ready = connected && calls.mayHaveUnsent() ? waiter.selectNow() : waiter.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(until - now + 999_999)));
             } finally {
                 selecting = false;
                 nudged.set(false);
@@ -246,24 +221,19 @@ final class Driver {
      * Before the first request on a connection that was idle: a read must
      * find nothing, since the server owes nothing. The end of the stream
      * means it closed the connection meanwhile (a restart, an idle timeout):
-     * connect again, not a loss, as nothing was sent on it. Returns whether
-     * the connection is still there.
+     * connect again, not a loss, as nothing was sent on it.
      */
-    private boolean probeIdle() {
+    private void probeIdle() {
         try {
             int n = channel.read(in);
-            if (n == 0) {
-                return true;
-            }
             if (n > 0) {
                 violated("the server at " + address + " sent bytes that answer no request");
-                return false;
+            } else if (n < 0) {
+                drop();
             }
         } catch (IOException e) {
-            // the same: gone while idle
+            drop(); // the same: gone while idle
         }
-        drop();
-        return false;
     }
 
     /** Writes queued requests until none is left or the socket is full; false if the connection was lost. */
@@ -316,8 +286,8 @@ final class Driver {
                 losses = 0;
                 trouble = "";
             }
-        } catch (Calls.Violation v) {
-            violated(v.getMessage());
+        } catch (Line.Violation v) {
+            violated("the server at " + address + " " + v.getMessage());
             return false;
         }
         in.compact();
@@ -337,7 +307,7 @@ final class Driver {
 
     private void violated(String message) {
         drop();
-        calls.violated(new AdderException(message, null));
+        calls.lost(new AdderException(message, null), false); // never replayed
     }
 
     /**

@@ -371,7 +371,7 @@ class ClientChaosTest {
                     }
                 }
                 try {
-                    await().atMost(Duration.ofNanos(Math.max(0, lastDeadline - System.nanoTime()) + 1))
+                    await().atMost(Duration.ofNanos(Math.max(TimeUnit.MILLISECONDS.toNanos(200), lastDeadline - System.nanoTime())))
                             .until(outstanding::isEmpty);
                 } catch (ConditionTimeoutException e) {
                     violations.add(outstanding.size() + " futures of addAsync never completed");

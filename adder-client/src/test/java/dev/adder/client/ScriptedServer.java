@@ -113,7 +113,6 @@ final class ScriptedServer implements AutoCloseable {
         }
     }
 
-    /** Serves correctly, request by request, until the client goes away. */
     /** Puts into {@code out} the answers to every whole request in {@code in} (read mode), leaving a partial one. */
     static void answerWholeRequests(ByteBuffer in, ByteBuffer out) {
         while (in.remaining() >= Protocol.REQUEST_BYTES) {
