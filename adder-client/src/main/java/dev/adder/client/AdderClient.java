@@ -26,29 +26,21 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Concurrent calls are pipelined: every call, and every pair of a batch,
  * takes a slot in one first-in, first-out line, and the answers, which the
  * server sends in order, land in their slots. One role, the driver, does all
- * the connection's work (connect, write what is queued, read what is due,
- * always waiting for readable and writable together); whoever holds it
- * works for everyone. A blocking caller on a platform thread queues its call
- * and, if no one drives, drives until its own answer is in, then hands the
- * role to the next waiting caller; the others park. So a lone caller pays no
- * thread hand-off, and many callers share each system call. Asynchronous
- * calls, and callers on virtual threads (a virtual thread never waits in a
- * selector), are driven for by one platform thread the client starts when
- * first needed ({@code adder-client-reader}); futures are completed on the
- * completion executor, never on the caller's thread nor under the client's lock.
+ * the connection's work, always waiting for readable and writable together.
+ * A blocking caller on a platform thread drives if no one does, until its
+ * own answer is in, then hands the role on; the others park. Asynchronous
+ * calls and callers on virtual threads only queue and park: one platform
+ * thread the client starts when first needed ({@code adder-client-reader})
+ * drives for them. Futures complete on the completion executor, never under
+ * the client's lock.
  *
- * <p>Every call has a deadline, the call timeout, counted from the moment it
- * is made; every wait (for room in flight, for a connection, for the answer)
- * ends there, or on interrupt. A call that times out fails alone, with
- * {@link AdderTimeoutException}; its slot stays in line, so its late answer
- * is dropped, never handed to the call behind it. A connection that fails
- * (reset, end of stream, a failed write) is replaced by a new one and the
- * calls that were on it are sent again ({@linkplain Builder#replay replay},
- * on by default: addition has no side effects, so this is always safe, and
- * no call ever gets an answer but its own); with replay off they fail with
- * an {@link AdderException} naming the address and the cause, and the next
- * call connects again. A server that breaks the protocol (a malformed or
- * unasked-for answer) fails every call in flight on its connection either way.
+ * <p>Every call has a deadline, the call timeout, from the moment it is
+ * made; every wait (for room, a connection, the answer) ends there, or on
+ * interrupt. A call that times out fails alone, with {@link
+ * AdderTimeoutException}; its slot stays in line, so its late answer is
+ * dropped there. A lost connection is replaced, and its calls are sent again
+ * ({@linkplain Builder#replay replay}) or fail with an {@link AdderException}
+ * naming the address and the cause. Every failure is an {@code AdderException}.
  */
 public final class AdderClient implements AutoCloseable {
 
@@ -362,36 +354,19 @@ public final class AdderClient implements AutoCloseable {
 
         /**
          * Whether a call whose connection is lost is sent again on a new one
-         * (default on). Addition has no side effects, so sending a call twice
-         * is always safe; and since the server answers in order, a call's
-         * answer comes on the connection its request went out on, so a call
-         * gets exactly one answer, the right one, whichever connection
-         * delivers it. With replay on:
-         * <ul>
-         * <li>calls in flight on a connection that is reset, ends, or fails
-         * to write are sent again on a new connection: at once, then after
-         * pauses from 1 ms doubling to 100 ms if that one is lost too;</li>
-         * <li>a connect that is refused, or finds no socket file, is tried
-         * again, after pauses from 0.1 ms doubling to 100 ms, for up to the
-         * connect timeout in a row (a server restarting at the same
-         * address); then the calls waiting for it fail with the refusal;</li>
-         * <li>nothing goes past the call's deadline: a call that runs out of
-         * time fails with {@link AdderTimeoutException}, naming the last
-         * failure.</li>
-         * </ul>
-         * A timeout, an interrupt, {@link AdderClient#close()}, or a server
-         * that breaks the protocol is never replayed; nor is the connect of
-         * {@link #connect()}, so a wrong address or a server not running
-         * fails there at once, with "cannot connect to ...". With
-         * replay off, every call on a lost connection fails with an
-         * {@link AdderException}, as does a call that cannot connect.
-         *
-         * <p>On by default because a client behind a load balancer, or of a
-         * server restarted in place, then rides through a backend dying or
-         * being restarted without the application seeing an error; the cost
-         * is that a server gone for good is reported after the connect
-         * timeout (default 5 s) rather than at once. Turn it off to report
-         * every lost connection to the caller.
+         * (default on). Addition has no side effects, and a call's answer comes
+         * on the connection its request went out on, so a replayed call still
+         * gets exactly one answer, its own. With replay on, calls in flight on a
+         * connection that is reset, ends or fails to write are sent again (at
+         * once, then after pauses from 1 ms doubling to 100 ms if that one is
+         * lost too), and a connect that is refused or finds no socket file is
+         * tried again, after pauses from 0.1 ms doubling to 100 ms, for up to the
+         * connect timeout (a server restarting in place); nothing goes past a
+         * call's deadline. A timeout, an interrupt, {@link AdderClient#close()}
+         * or a server that breaks the protocol is never replayed, nor is the
+         * connect of {@link #connect()}: a server not running fails there at
+         * once. The cost: a server gone for good is reported after the connect
+         * timeout. With replay off, every call on a lost connection fails.
          *
          * @param on whether to replay
          * @return this builder
