@@ -11,29 +11,25 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One client's protocol, owned by the loop thread: read, decode, answer,
- * send or hold what the socket did not take, flush, backpressure, half-close,
- * idle, drain. It knows its socket only through {@link ConnectionChannel} and
- * time only through the {@link Clock} of its {@link Serving}, so a test drives
- * it with an in-memory channel and a clock it advances by hand.
+ * One client's protocol, owned by the loop thread: read, decode, answer (it
+ * is the decoder's sink), send or hold what the socket did not take, flush,
+ * backpressure, half-close, idle, drain. It knows its socket only through
+ * {@link ConnectionChannel} and time only through a {@link Clock}, so a test
+ * drives it with an in-memory channel and a clock it advances by hand.
  *
  * <p>Between requests it holds at most 15 bytes of an unfinished request; it
  * holds answers of its own only while its client reads more slowly than it
  * asks. A failure of its socket closes it alone.
  */
-final class Connection {
+final class Connection extends KeyHandler implements RequestDecoder.Sink {
 
     private static final Logger log = LoggerFactory.getLogger(Connection.class);
 
-    /**
-     * While stopping, a connection quiet this long after its answers are flushed is closed,
-     * counted from the first drain check that saw its latest traffic.
-     */
+    /** While stopping, a flushed connection quiet this long (from the first drain check that saw its latest traffic) is closed. */
     static final long DRAIN_QUIET_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /**
-     * While the answers held for slow readers are over the server's budget,
-     * a connection holding none is still read, but this little at a time: it
-     * can add at most 128 bytes of answers before it holds some and is paused.
+     * Over the budget of held answers, a connection holding none is still read, but this little at
+     * a time: it can add at most 128 bytes of answers before it holds some and is paused.
      */
     static final int OVER_BUDGET_READ_BYTES = 16 * Protocol.REQUEST_BYTES;
     /** At stop, the most read from one connection's kernel receive buffer. */
@@ -42,36 +38,46 @@ final class Connection {
     final long id;
     final AdderAddress listener;
     private final ConnectionChannel channel;
-    private final Serving serving;
+    private final Connections connections;
+    /** What a request passes through of what the loop's connections share, kept here: one load away. */
+    private final ByteBuffer in;
+    private final ByteBuffer out;
+    private final LoopStats stats;
+    private final Clock clock;
     private final RequestDecoder decoder = new RequestDecoder();
     /** Answers the socket has not taken yet. */
     private final OutputBuffer pending = new OutputBuffer();
     private long lastActiveNanos;
-    /** Reads and writes that moved bytes: a drain check tells by it whether traffic came since the last check. */
+    /** Reads and writes that moved bytes: a drain check tells by it whether traffic came since the last. */
     private long transfers;
-    /** The {@link #transfers} the last drain check saw. */
-    private long transfersSeen = -1;
-    /** The loop's time at the first drain check that saw {@link #transfersSeen}. */
-    private long quietSinceNanos;
     /** The client shut down its output: answer what it sent, then close. */
     private boolean inputClosed;
-    /** The server is stopping: take no new requests, flush, then close. */
-    private boolean draining;
+    /** Set once the server is stopping: take no new requests, flush, then close. */
+    private Draining drain;
     /** Too many answers wait for the client: requests are not read until they drain. */
     private boolean readPaused;
     private boolean closed;
+    /** Whether it holds answers: {@code pending} is not empty. */
+    private boolean holding;
+    /** The {@link OutputBudget}'s state, as it last told ({@link #budgetTurned}). */
+    private boolean overBudget;
 
-    /** Links of the {@link OutputBudget}'s list of connections holding answers. */
-    boolean holding;
-    Connection prevHolder;
-    Connection nextHolder;
+    /** Links of the list of its loop's open connections, kept by {@link Connections}. */
+    Connection prevOpen;
+    Connection nextOpen;
 
-    Connection(long id, ConnectionChannel channel, AdderAddress listener, Serving serving) {
+    Connection(long id, ConnectionChannel channel, AdderAddress listener, Connections connections) {
         this.id = id;
         this.channel = channel;
         this.listener = listener;
-        this.serving = serving;
-        this.lastActiveNanos = serving.clock.exactNanoTime();
+        this.connections = connections;
+        this.in = connections.in;
+        this.out = connections.out;
+        this.stats = connections.stats;
+        this.clock = connections.clock;
+        this.overBudget = connections.budget.isOver();
+        this.lastActiveNanos = clock.exactNanoTime();
+        connections.add(this);
     }
 
     long pendingBytes() {
@@ -82,7 +88,13 @@ final class Connection {
         return closed;
     }
 
+    @Override
+    void registeredAs(SelectionKey key) {
+        channel.registeredAs(key);
+    }
+
     /** Handles readiness: writes what is pending first, then reads. */
+    @Override
     void onReady(int readyOps) {
         try {
             if ((readyOps & SelectionKey.OP_WRITE) != 0) {
@@ -92,9 +104,7 @@ final class Connection {
                 read(true);
             }
         } catch (IOException e) {
-            // resets and broken pipes are the peer's doing, not the server's
-            log.debug("{}: closing after I/O error: {}", this, e.toString());
-            close();
+            failed(e);
         } catch (RuntimeException e) {
             log.warn("{}: closing after unexpected error", this, e);
             close();
@@ -102,42 +112,39 @@ final class Connection {
     }
 
     /**
-     * One read, at most the whole read buffer, and its answers. Serving does
-     * one per connection per turn: the fairness budget; a client with more to
-     * send is ready again next turn, after every other ready client had its
-     * turn. Returns what the channel's read returned.
+     * One read, at most the whole read buffer, and its answers: one per connection per turn is
+     * the fairness budget; a client with more to send is ready again next turn, after every other
+     * ready client had its turn. Returns what the channel's read returned.
      *
      * @param withinBudget whether a server over its output budget reads only a little
      */
     private int read(boolean withinBudget) throws IOException {
-        ByteBuffer in = serving.in;
         in.clear();
-        if (withinBudget && serving.budget.isOver()) {
+        if (withinBudget && overBudget) {
             in.limit(OVER_BUDGET_READ_BYTES);
         }
         int n = channel.read(in);
-        if (n < 0) {
-            endOfInput();
-        } else if (n > 0) {
-            lastActiveNanos = serving.clock.exactNanoTime();
+        if (n > 0) {
+            lastActiveNanos = clock.exactNanoTime();
             transfers++;
-            serving.stats.bytesRead.add(n);
-            if (!draining) { // while stopping, requests read are dropped
-                answer();
-            }
+            answer(n);
+        } else if (n < 0) {
+            endOfInput();
         }
         return n;
     }
 
-    /** Answers every request completed by the bytes in {@code in}, in one write. */
-    private void answer() throws IOException {
-        ByteBuffer in = serving.in;
-        ByteBuffer out = serving.out;
+    /** Counts the {@code bytes} just read into {@code in} and answers every request they complete, in one write. */
+    private void answer(int bytes) throws IOException {
+        if (drain != null) { // while stopping, requests read are dropped
+            stats.countRead(bytes, 0);
+            return;
+        }
         in.flip();
         out.clear();
-        int answered = decoder.decode(in, serving.answer);
+        int answered = decoder.decode(in, this);
+        stats.countRead(bytes, answered); // before the answers go: a client that has one sees it counted
         if (answered > 0) {
-            serving.stats.requests.add(answered);
             out.flip();
             send(out);
         }
@@ -145,24 +152,30 @@ final class Connection {
         // acknowledged (Nagle's algorithm). An answer just written carries the acknowledgement;
         // without one, the kernel would delay it up to 40 ms, so ask for it now. Under pipelined
         // load most reads end mid-request but carry answers: no system call for those.
-        if (decoder.pendingBytes() > 0 && (answered == 0 || !pending.isEmpty())) {
+        if ((answered == 0 || holding) && decoder.pendingBytes() > 0) {
             channel.acknowledgeAtOnce();
         }
-        if (!readPaused && pending.size() >= serving.maxPendingOutput) {
+        if (holding && !readPaused && pending.size() >= connections.maxPendingOutput) {
             readPaused = true;
             updateInterest();
         }
     }
 
+    /** The decoder's sink: one request's answer, into the loop's output buffer. */
+    @Override
+    public void request(long x, long y) {
+        Protocol.encodeResponse(out, Protocol.answer(x, y));
+    }
+
     /** Writes {@code answers} after whatever is already pending; holds what the socket does not take. */
     private void send(ByteBuffer answers) throws IOException {
-        if (!pending.isEmpty()) {
+        if (holding) {
             hold(answers);
             flush();
             return;
         }
         int written = channel.write(answers);
-        serving.stats.bytesWritten.add(written);
+        stats.bytesWritten.add(written);
         if (answers.hasRemaining()) {
             hold(answers);
             updateInterest();
@@ -172,18 +185,20 @@ final class Connection {
     private void hold(ByteBuffer answers) {
         int count = answers.remaining();
         pending.append(answers);
-        serving.budget.changed(this, count, pending.size());
+        holding = true; // before the budget hears of it: a turn it causes tells this connection too
+        connections.budget.changed(count);
     }
 
     private void flush() throws IOException {
-        long written = pending.writeTo(channel, serving.gather);
+        long written = pending.writeTo(channel, connections.gather);
         if (written > 0) {
-            lastActiveNanos = serving.clock.exactNanoTime();
+            lastActiveNanos = clock.exactNanoTime();
             transfers++;
-            serving.stats.bytesWritten.add(written);
-            serving.budget.changed(this, -written, pending.size());
+            stats.bytesWritten.add(written);
+            holding = !pending.isEmpty();
+            connections.budget.changed(-written);
         }
-        if (readPaused && pending.size() <= serving.maxPendingOutput / 2) {
+        if (readPaused && pending.size() <= connections.maxPendingOutput / 2) {
             readPaused = false;
         }
         if (pending.isEmpty()) {
@@ -191,7 +206,7 @@ final class Connection {
                 close();
                 return;
             }
-            if (draining) {
+            if (drain != null) {
                 shutdownOutput();
             }
         }
@@ -211,27 +226,32 @@ final class Connection {
         }
     }
 
-    /**
-     * Interest follows state: read unless paused, over the budget with answers
-     * held, or closed for input; write while answers are pending.
-     */
+    /** Interest follows state: read unless paused, over the budget holding answers, or closed for input; write while holding. */
     void updateInterest() {
         if (closed) {
             return;
         }
         int interest = 0;
-        if (!inputClosed && !readPaused && !(serving.budget.isOver() && !pending.isEmpty())) {
+        if (!inputClosed && !readPaused && !(overBudget && holding)) {
             interest |= SelectionKey.OP_READ;
         }
-        if (!pending.isEmpty()) {
+        if (holding) {
             interest |= SelectionKey.OP_WRITE;
         }
         channel.interest(interest);
     }
 
+    /** The budget went over or back under: connections holding answers stop or resume reading. */
+    void budgetTurned(boolean over) {
+        overBudget = over;
+        if (holding) {
+            updateInterest();
+        }
+    }
+
     /** Closes the connection if nothing came or went for {@code idleNanos}; returns whether it did. */
     boolean closeIfIdle(long idleNanos) {
-        if (closed || serving.clock.nanoTime() - lastActiveNanos < idleNanos) {
+        if (closed || clock.nanoTime() - lastActiveNanos < idleNanos) {
             return false;
         }
         log.debug("{}: closing after {} ms idle", this, TimeUnit.NANOSECONDS.toMillis(idleNanos));
@@ -247,21 +267,11 @@ final class Connection {
      * once the answers are flushed, so the client sees the end of the stream.
      */
     void beginDrain() {
-        try {
-            long limit = STOP_READ_LIMIT_BYTES;
-            int n = 1;
-            while (n > 0 && limit > 0 && !inputClosed && !closed) {
-                n = read(false); // what the kernel already holds was received: no budget applies
-                limit -= n;
-            }
-        } catch (IOException e) {
-            log.debug("{}: closing after I/O error: {}", this, e.toString());
-            close();
-        }
+        readWaiting(STOP_READ_LIMIT_BYTES);
         if (closed) {
             return;
         }
-        draining = true;
+        drain = new Draining(this, clock);
         readPaused = false;
         if (pending.isEmpty()) {
             shutdownOutput();
@@ -269,65 +279,37 @@ final class Connection {
         updateInterest();
     }
 
-    /**
-     * While draining: closes the connection once its answers are flushed, it
-     * has been quiet a moment and nothing waits unread (closing a socket with
-     * bytes unread makes the kernel reset the connection, and the reset
-     * discards the answers in flight), or at the deadline whatever it holds.
-     * Returns whether it is closed.
-     */
+    /** While draining: closes the connection if {@link Draining} finds it may be; returns whether it is closed. */
     boolean closeIfDrained(boolean pastDeadline) {
-        if (closed) {
-            return true;
-        }
-        boolean flushedAndQuiet = pending.isEmpty() && quietSinceLastTraffic() && nothingUnread();
-        if (closed) { // the look found the end of the stream, or an error
-            return true;
-        }
-        if (!pastDeadline && !flushedAndQuiet) {
-            return false;
-        }
-        if (!pending.isEmpty()) {
-            log.warn("{}: drain time over; closing with {} bytes of answers unsent", this, pending.size());
-        }
-        close();
-        return true;
+        return closed || drain.closeIfDrained(pastDeadline);
+    }
+
+    long transfers() {
+        return transfers;
     }
 
     /**
-     * Whether {@link #DRAIN_QUIET_NANOS} have passed since the first drain check
-     * that saw this connection's latest traffic. Not since {@link #lastActiveNanos}:
-     * that is the loop's time when the traffic's turn began, and one turn can be
-     * long (the stop itself reads what waits on every connection), so by that
-     * stamp a client that sent throughout a long turn was quiet all of it. A
-     * check runs after the turns it follows, so the quiet it counts is no
-     * longer than the real one.
+     * Reads what waits in the kernel, up to about {@code limit} bytes, and answers it (or drops it,
+     * while draining); returns the bytes read. What the kernel holds was received: no budget applies.
      */
-    private boolean quietSinceLastTraffic() {
-        long now = serving.clock.nanoTime();
-        if (transfers != transfersSeen) {
-            transfersSeen = transfers;
-            quietSinceNanos = now;
-            return false;
-        }
-        return now - quietSinceNanos >= DRAIN_QUIET_NANOS;
-    }
-
-    /**
-     * Reads once, and drops what came, to tell whether nothing waits unread:
-     * the checks saw no traffic, but the loop last looked at this socket when
-     * its last select returned, and requests may have come during the work
-     * after it. What is read counts as traffic, so quiet starts again at the
-     * next check.
-     */
-    private boolean nothingUnread() {
+    long readWaiting(long limit) {
+        long total = 0;
         try {
-            return read(false) == 0;
+            int n = 1;
+            while (n > 0 && total < limit && !inputClosed && !closed) {
+                n = read(false);
+                total += Math.max(0, n);
+            }
         } catch (IOException e) {
-            log.debug("{}: closing after I/O error: {}", this, e.toString());
-            close();
-            return false;
+            failed(e);
         }
+        return total;
+    }
+
+    /** Resets and broken pipes are the peer's doing, not the server's: closed quietly. */
+    private void failed(IOException e) {
+        log.debug("{}: closing after I/O error: {}", this, e.toString());
+        close();
     }
 
     private void shutdownOutput() {
@@ -345,12 +327,12 @@ final class Connection {
         }
         closed = true;
         channel.close();
-        serving.stats.openConnections.add(-1);
-        serving.assigned.decrementAndGet();
-        if (!pending.isEmpty()) {
+        connections.closed(this);
+        if (holding) {
             long held = pending.size();
             pending.clear();
-            serving.budget.changed(this, -held, 0);
+            holding = false;
+            connections.budget.changed(-held);
         }
         log.debug("{}: closed", this);
     }

@@ -3,11 +3,12 @@ package dev.adder.server;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.GatheringByteChannel;
+import java.nio.channels.SelectionKey;
 
 /**
  * What a {@link Connection} needs of its socket: a small interface, so that a
  * test drives a connection through an in-memory channel. Interest is
- * expressed as {@link java.nio.channels.SelectionKey} operation bits.
+ * expressed as {@link SelectionKey} operation bits.
  */
 interface ConnectionChannel extends GatheringByteChannel {
 
@@ -20,6 +21,10 @@ interface ConnectionChannel extends GatheringByteChannel {
     /** Closes without throwing: a failure to close is logged, never the caller's concern. */
     @Override
     void close();
+
+    /** It is registered with the loop's selector under {@code key}; a channel no selector holds (a test's) ignores it. */
+    default void registeredAs(SelectionKey key) {
+    }
 
     /** Which readiness to be told about: {@code OP_READ}, {@code OP_WRITE}, both or neither. */
     void interest(int ops);

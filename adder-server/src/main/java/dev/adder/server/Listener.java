@@ -12,8 +12,12 @@ import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** A listening channel of the loop; {@code file} is set for Unix-domain listeners. */
-final class Listener {
+/**
+ * A listening channel of the loop, bound and registered for {@code OP_ACCEPT};
+ * {@code file} is set for Unix-domain listeners. Readiness goes to its
+ * loop's {@link Acceptor}.
+ */
+final class Listener extends KeyHandler {
 
     private static final Logger log = LoggerFactory.getLogger(Listener.class);
     static final int BACKLOG = 4096;
@@ -22,8 +26,9 @@ final class Listener {
     /** The address as bound: the real port where 0 was asked for. */
     final AdderAddress address;
     final UnixSocketFile file;
-    SelectionKey key;
-    /** Brings a listener paused after a failed accept back; set by the loop. */
+    private SelectionKey key;
+    /** Accepts when the listener is ready, and brings it back after a failed accept; set by the acceptor. */
+    Acceptor acceptor;
     Timers.Timer resume;
 
     private Listener(ServerSocketChannel channel, AdderAddress address, UnixSocketFile file) {
@@ -42,7 +47,7 @@ final class Listener {
             for (AdderAddress address : config.listen()) {
                 Listener listener = bind(address, config);
                 bound.add(listener);
-                listener.key = listener.channel.register(selector, SelectionKey.OP_ACCEPT, listener);
+                listener.registeredAs(listener.channel.register(selector, SelectionKey.OP_ACCEPT, listener));
             }
         } catch (IOException | RuntimeException e) {
             bound.forEach(Listener::close);
@@ -79,6 +84,16 @@ final class Listener {
         }
         AdderAddress real = AdderAddress.of(channel.getLocalAddress());
         return new Listener(channel, AdderAddress.tcp(address.host(), real.port()), null);
+    }
+
+    @Override
+    void onReady(int readyOps) {
+        acceptor.accept(this);
+    }
+
+    @Override
+    void registeredAs(SelectionKey key) {
+        this.key = key;
     }
 
     /** Sets the listener's interest ({@code OP_ACCEPT} or 0); false if it is closed. */

@@ -61,6 +61,14 @@ final class LoopStats {
     /** The longest turn of the current and the last window. */
     final Counter longestTurnNanos = new Counter();
 
+    /** One read's traffic: its bytes, and the requests they completed (answered next). Loop thread only. */
+    void countRead(long bytes, long completed) {
+        bytesRead.add(bytes);
+        if (completed > 0) {
+            requests.add(completed);
+        }
+    }
+
     ServerStats snapshot() {
         return new ServerStats(openConnections.get(), accepted.get(), refused.get(), requests.get(),
                 bytesRead.get(), bytesWritten.get(), pendingOutput.get(), busyNanos.get(), busyPermyriad.get() / 10_000.0,

@@ -9,7 +9,11 @@ import jdk.net.ExtendedSocketOptions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** A connection's channel as the loop has it: a socket registered with the loop's selector. */
+/**
+ * A connection's channel as the loop has it: a socket registered with the
+ * loop's selector, under the key it was last told of. The key's attachment
+ * is the {@link Connection}, not this channel.
+ */
 final class SocketConnectionChannel implements ConnectionChannel {
 
     private static final Logger log = LoggerFactory.getLogger(SocketConnectionChannel.class);
@@ -18,18 +22,17 @@ final class SocketConnectionChannel implements ConnectionChannel {
 
     private final SocketChannel socket;
     private final boolean tcp;
-    /** Replaced when the loop rebuilds its selector. */
-    SelectionKey key;
-    /** The protocol served over this channel; the selection key's attachment is this channel. */
-    Connection connection;
+    /** Null until registered; replaced when the loop rebuilds its selector. */
+    private SelectionKey key;
 
     SocketConnectionChannel(SocketChannel socket, boolean tcp) {
         this.socket = socket;
         this.tcp = tcp;
     }
 
-    SocketChannel socket() {
-        return socket;
+    @Override
+    public void registeredAs(SelectionKey key) {
+        this.key = key;
     }
 
     @Override

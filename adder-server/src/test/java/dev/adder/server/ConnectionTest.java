@@ -24,11 +24,11 @@ class ConnectionTest {
     private long now = 1_000_000_000L;
     private final LoopStats stats = new LoopStats();
 
-    private Serving serving(int maxPendingOutput, long budget) {
-        return new Serving(maxPendingOutput, budget, stats, () -> now);
+    private Connections serving(int maxPendingOutput, long budget) {
+        return new Connections(maxPendingOutput, budget, stats, () -> now);
     }
 
-    private Connection open(MemoryChannel channel, Serving serving) {
+    private Connection open(MemoryChannel channel, Connections serving) {
         stats.openConnections.add(1);
         return new Connection(1, channel, AdderAddress.parse("unix:test.sock"), serving);
     }
@@ -156,7 +156,7 @@ class ConnectionTest {
     void trafficLateInALongTurnIsNotIdleSinceTheTurnBegan() {
         long[] exact = {now};
         MemoryChannel channel = new MemoryChannel();
-        Connection connection = open(channel, new Serving(1 << 20, 1 << 30, stats, new Clock() {
+        Connection connection = open(channel, new Connections(1 << 20, 1 << 30, stats, new Clock() {
             @Override
             public long nanoTime() {
                 return now;
@@ -261,7 +261,7 @@ class ConnectionTest {
 
     @Test
     void pastTheBudgetConnectionsHoldingAnswersStopReadingAndOthersReadLittle() {
-        Serving serving = serving(1 << 20, 64 * 1024);
+        Connections serving = serving(1 << 20, 64 * 1024);
         MemoryChannel slow = new MemoryChannel();
         MemoryChannel other = new MemoryChannel();
         Connection slowConnection = open(slow, serving);

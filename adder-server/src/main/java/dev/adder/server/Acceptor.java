@@ -1,0 +1,96 @@
+package dev.adder.server;
+
+import java.io.IOException;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.SocketChannel;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Accepting, on the loop that listens: at most {@value #ACCEPTS_PER_TURN}
+ * connections a turn from each ready listener, so that a connect flood does
+ * not starve the connections already served; none past the server's
+ * connection limit, counted over the whole group (such a connection is
+ * closed at once, and counted as refused); a rest after {@code accept()}
+ * fails; and each connection handed to the group, which gives it to its
+ * least-loaded loop. Once closed it accepts nothing more. Loop thread only.
+ */
+final class Acceptor {
+
+    private static final Logger log = LoggerFactory.getLogger(Acceptor.class);
+
+    static final int ACCEPTS_PER_TURN = 256;
+    /** After accept() fails (out of file descriptors, say), listeners rest this long. */
+    static final long ACCEPT_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+    /** An array, not a list: iterating it allocates no iterator. */
+    private final Listener[] listeners;
+    private final int maxConnections;
+    private final EventLoop loop;
+    private final LoopGroup group;
+    private final Timers timers;
+    private final RateLimit refusalWarnings = new RateLimit();
+    private final RateLimit failureWarnings = new RateLimit();
+    private boolean closed;
+
+    Acceptor(List<Listener> listeners, int maxConnections, EventLoop loop, LoopGroup group, Timers timers) {
+        this.listeners = listeners.toArray(Listener[]::new);
+        this.maxConnections = maxConnections;
+        this.loop = loop;
+        this.group = group;
+        this.timers = timers;
+        for (Listener listener : this.listeners) {
+            listener.acceptor = this;
+            listener.resume = timers.create(() -> listener.interest(SelectionKey.OP_ACCEPT));
+        }
+    }
+
+    /** The listener is ready: accepts what waits on it, up to the turn's share. */
+    void accept(Listener listener) {
+        LoopStats stats = loop.counters();
+        for (int i = 0; i < ACCEPTS_PER_TURN && !closed; i++) {
+            SocketChannel socket;
+            try {
+                socket = listener.channel.accept();
+            } catch (IOException e) {
+                pause(listener, e);
+                return;
+            }
+            if (socket == null) {
+                return;
+            }
+            if (group.connections() >= maxConnections) {
+                stats.refused.add(1);
+                new SocketConnectionChannel(socket, false).close();
+                if (refusalWarnings.allow(loop.nanoTime())) {
+                    log.warn("refusing connections on {}: {} are open, the maximum ({} refused so far)",
+                            listener.address, maxConnections, stats.refused.get());
+                }
+                continue;
+            }
+            group.handOff(loop, listener.address, socket);
+        }
+    }
+
+    /** Level-triggered accept would spin on EMFILE; rest the listener instead. */
+    private void pause(Listener listener, IOException e) {
+        if (failureWarnings.allow(loop.nanoTime())) {
+            log.warn("accept on {} failed ({}); pausing accepts for {} ms", listener.address, e.getMessage(),
+                    TimeUnit.NANOSECONDS.toMillis(ACCEPT_BACKOFF_NANOS));
+        }
+        if (listener.interest(0)) {
+            timers.schedule(listener.resume, loop.nanoTime() + ACCEPT_BACKOFF_NANOS);
+        }
+    }
+
+    /** Stops listening and removes the socket files the listeners created. Idempotent. */
+    void close() {
+        closed = true;
+        for (Listener listener : listeners) {
+            listener.close();
+            timers.cancel(listener.resume);
+        }
+    }
+}
