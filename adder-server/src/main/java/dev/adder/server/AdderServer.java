@@ -257,11 +257,10 @@ public final class AdderServer implements AutoCloseable {
         }
     }
 
-    /**
-     * Settings of a server; every one has a default but the listen addresses.
-     * Its methods are in a file of their own, {@code ServerBuilder.java}.
-     */
+    /** Settings of a server; every one has a default but the listen addresses. */
     public static final class Builder extends ServerBuilder {
+        // the settings are ServerBuilder's, in a file of their own; javac and javadoc present its
+        // public methods as this class's own, so this class is the whole of the public API
         private Builder() {
         }
 
