@@ -342,7 +342,9 @@ public final class AdderClient implements AutoCloseable {
         /**
          * Where the futures of {@link AdderClient#addAsync} are completed, and
          * so where their dependent stages run unless given an executor of their
-         * own (default {@link ForkJoinPool#commonPool()}).
+         * own (default {@link ForkJoinPool#commonPool()}). A direct executor
+         * ({@code Runnable::run}) runs them on the client's driving thread:
+         * they must then be quick and never wait for this client.
          *
          * @param executor the executor
          * @return this builder

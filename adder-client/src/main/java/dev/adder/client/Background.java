@@ -49,7 +49,11 @@ final class Background implements Runnable {
     public void run() {
         while (true) {
             if (handed.getAndSet(false)) {
-                driver.drive(null); // after close too: the holder closes the connection
+                try {
+                    driver.drive(null); // after close too: the holder closes the connection
+                } catch (RuntimeException | Error e) { // the calls it was driving for have failed; others go on
+                    Thread.currentThread().getUncaughtExceptionHandler().uncaughtException(Thread.currentThread(), e);
+                }
             } else if (stopped) {
                 return;
             } else {

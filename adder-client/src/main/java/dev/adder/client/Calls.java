@@ -148,8 +148,8 @@ final class Calls {
             } else if (now - waiter.deadline >= 0) { // looked at again: a batch's deadline moves on progress
                 giveUp(waiter, waiter.timedOut(address, why));
             }
-            if (waiter.promoted && !waiter.isPending()) {
-                waiter.promoted = false;
+            if (waiter.promoted && !waiter.isPending() && closed == null) {
+                waiter.promoted = false; // passed on; once closed, it stays: the caller's takeRole closes the connection
                 handOff();
             }
             return !waiter.isPending();
@@ -284,11 +284,11 @@ final class Calls {
         if (!waiter.isPending()) {
             return;
         }
+        finish(waiter, Waiter.FAILED, why);
         if (waiter instanceof Call call && !call.sent) {
-            line.inFlight--; // skipped when its turn to be written comes
+            line.abandon();
             room.signal();
         }
-        finish(waiter, Waiter.FAILED, why);
     }
 
     /** The one move out of pending: records the outcome, and queues the wake-up or the future's completion. */

@@ -168,9 +168,12 @@ final class Driver {
                 return false;
             }
             int ready;
-            selecting = true; // then look for requests queued meanwhile: a caller that queues looks at this after
+            // then look for requests queued meanwhile (a caller that queues looks at this after), unless
+            // the socket is full: then the wait is for writable too, whatever is queued
+            selecting = true;
             try {
-                ready = connected && calls.mayHaveUnsent() ? waiter.selectNow() : waiter.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(until - now + 999_999)));
+                ready = connected && !out.hasRemaining() && calls.mayHaveUnsent() ? waiter.selectNow()
+                        : waiter.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(until - now + 999_999)));
             } finally {
                 selecting = false;
                 nudged.set(false);

@@ -27,6 +27,8 @@ final class Line {
     private final int batchWindow;
     private final long callTimeoutNanos;
     int inFlight;
+    /** Calls given up in {@code toSend}: taken out in bulk when they are half of it (see {@link #abandon}). */
+    private int abandoned;
     /** Incremented at each loss, so that a batch is put back in line once per loss. */
     private int generation;
     /** Written under the lock, read by the driver without it (and confirmed under it before acting). */
@@ -39,6 +41,10 @@ final class Line {
     }
 
     void add(Waiter waiter) {
+        if (abandoned > 64 && abandoned > toSend.size() / 2) {
+            toSend.removeIf(entry -> entry instanceof Call call && !call.isPending());
+            abandoned = 0;
+        }
         toSend.add(waiter);
         unsentHint = true;
         if (waiter instanceof Batch batch) {
@@ -58,6 +64,8 @@ final class Line {
                     call.sent = true;
                     sent.add(call);
                     due++;
+                } else {
+                    abandoned--;
                 }
                 continue;
             }
@@ -128,6 +136,19 @@ final class Line {
         } finally {
             due -= matched; // volatile: written once
         }
+    }
+
+    /**
+     * A call given up before it was sent gives back its room at once; its
+     * entry is skipped when its turn comes. So that entries of calls given
+     * up cannot pile up while nothing is written (a server that does not
+     * read, a connect under way), they are taken out in one pass when a
+     * waiter joins a line they are half of (not here: the line may be being
+     * walked), so it holds at most about twice the calls with room.
+     */
+    void abandon() {
+        inFlight--;
+        abandoned++;
     }
 
     /** The server broke the protocol; the message follows "the server at ADDRESS". */
@@ -201,6 +222,7 @@ final class Line {
         toSend.forEach(entry -> each.accept((Waiter) entry));
         if (clear) {
             toSend.clear();
+            abandoned = 0;
             unsentHint = false;
         }
     }

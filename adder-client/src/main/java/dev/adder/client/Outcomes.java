@@ -3,7 +3,6 @@ package dev.adder.client;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -69,8 +68,8 @@ final class Outcomes {
         });
         try {
             completions.execute(completion);
-        } catch (RejectedExecutionException e) {
-            completion.run(); // an executor shut down must not leave futures that never complete
+        } catch (RuntimeException e) { // shut down, or broken: the futures must complete all the same
+            completion.run();
         }
     }
 }
