@@ -1,4 +1,7 @@
 /** The adder wire protocol, shared by the server and the client. */
 module dev.adder.core {
     exports dev.adder.core;
+    // the busy-poll policy of the server's loop and the client's driver; exported to all, not to
+    // them alone, since either may be on the class path while this module is not (a test, an embedder)
+    exports dev.adder.core.poll;
 }

@@ -11,20 +11,25 @@ import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Opens a client's sockets, without blocking, and says what a failed
  * connect means: a server busy (a Unix-domain listener whose accept queue
  * is full fails at once with {@code EAGAIN}, where TCP would wait), a
  * server down (refused, or no socket file: it may be restarting), or a
- * failure no wait mends (an unknown host, a file this user may not use).
- * The driver decides how long to try again; every wait it makes ends at a
- * deadline.
+ * failure no wait mends (an unknown host, a file this user may not use);
+ * and when to try again: after pauses from 0.1 ms doubling to 100 ms, for
+ * up to the connect timeout in a row. The driver's every wait for it ends at
+ * the nearest deadline of the calls it drives for. Driver thread only.
  */
 final class Connector {
 
+    static final long FIRST_PAUSE_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
+    static final long LONGEST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
     /** What a failed connect means for trying again. */
-    enum Kind {
+    private enum Kind {
         /** The server's accept queue is full: tried again until the connect timeout. */
         BUSY,
         /** Nobody accepts there now: tried again for the connect timeout when replay is on. */
@@ -33,15 +38,57 @@ final class Connector {
         FINAL
     }
 
-    record Failure(Kind kind, AdderException error) {
+    private record Failure(Kind kind, AdderException error) {
     }
 
     private final AdderAddress address;
     private final SocketAddress socketAddress;
+    private final long timeoutNanos;
+    /** Connects failing one after another (busy or down) since this time; 0 when the last one worked. */
+    private long failingSince;
+    private long pauseNanos;
+    private String lastFailure = "";
 
-    Connector(AdderAddress address) {
+    Connector(AdderAddress address, long timeoutNanos) {
         this.address = address;
         this.socketAddress = address.toSocketAddress();
+        this.timeoutNanos = timeoutNanos;
+    }
+
+    /** A connect worked: the next failure begins a new run. */
+    void connected() {
+        failingSince = 0;
+        pauseNanos = 0;
+    }
+
+    /**
+     * A connect failed with {@code e} at {@code now}: returns when to try
+     * again, or throws what the calls waiting for a connection fail with: a
+     * failure no wait mends, a server down if {@code downIsFinal}, or any
+     * failure once they have run for the connect timeout.
+     */
+    long retryAt(IOException e, long now, boolean downIsFinal) {
+        Failure failure = classify(e);
+        if (failure.kind() == Kind.FINAL || failure.kind() == Kind.DOWN && downIsFinal) {
+            throw failure.error();
+        }
+        if (failingSince == 0 || now - failingSince - timeoutNanos - LONGEST_PAUSE_NANOS > 0) {
+            failingSince = now; // a new run of failures (an old one ended when nobody waited any more)
+            pauseNanos = 0;
+        }
+        if (now - failingSince >= timeoutNanos) {
+            failingSince = 0;
+            throw failure.kind() == Kind.BUSY ? timedOut(true) : failure.error();
+        }
+        lastFailure = failure.error().getMessage();
+        pauseNanos = pauseNanos == 0 ? FIRST_PAUSE_NANOS : Math.min(LONGEST_PAUSE_NANOS, pauseNanos * 2);
+        long end = failingSince + timeoutNanos;
+        return end - (now + pauseNanos) < 0 ? end : now + pauseNanos;
+    }
+
+    /** The message of the last failure {@link #retryAt} will try again after. */
+    String lastFailure() {
+        return lastFailure;
     }
 
     /**
@@ -74,7 +121,7 @@ final class Connector {
         }
     }
 
-    Failure classify(IOException e) {
+    private Failure classify(IOException e) {
         String prefix = "cannot connect to " + address + ": ";
         // looked at once: a server starting may create the file between two looks
         boolean present = !address.isUnix() || Files.exists(address.unixPath(), LinkOption.NOFOLLOW_LINKS);
@@ -96,7 +143,7 @@ final class Connector {
     }
 
     /** What a connect that stayed unfinished, or a busy server that stayed busy, until the connect timeout fails with. */
-    AdderTimeoutException timedOut(long timeoutNanos, boolean busy) {
+    AdderTimeoutException timedOut(boolean busy) {
         return new AdderTimeoutException("timed out connecting to " + address + (busy
                 ? ": the server's queue of connections to accept stayed full for " + timeoutNanos / 1_000_000 + " ms"
                 : ""));

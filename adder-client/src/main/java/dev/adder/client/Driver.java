@@ -2,6 +2,7 @@ package dev.adder.client;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
+import dev.adder.core.poll.BusyPoll;
 import java.io.IOException;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
@@ -10,6 +11,7 @@ import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The driver's role: whoever holds it (see {@link Calls}) owns the
@@ -31,14 +33,23 @@ final class Driver {
     /** The longest a request queued beside answers still due waits to be written. */
     private static final long DEFERRED_WRITE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
     private static final long IDLE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(1);
-    private static final long FIRST_PAUSE_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
-    private static final long LONGEST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
     private final AdderAddress address;
     private final Calls calls;
     private final Connector connector;
     private final boolean replay;
     private final long connectTimeoutNanos;
+    /** Whether a caller waiting for its answer polls rather than sleeps; learnt from recent waits. */
+    private final BusyPoll busyPoll;
+    /** The present wait is a poll (a read that does not block), not a select; it holds one of {@link #POLLERS}. */
+    private boolean polling;
+    /**
+     * Callers polling now, in this JVM, of every client: at most one fewer
+     * than the cores, so that callers of many clients (a client per thread)
+     * never spin where others need the processor to run at all.
+     */
+    private static final AtomicInteger POLLERS = new AtomicInteger();
+    private static final int MAX_POLLERS = Math.max(1, Runtime.getRuntime().availableProcessors() - 1);
     private final ByteBuffer out = ByteBuffer.allocateDirect(BUFFER_BYTES).order(Protocol.BYTE_ORDER).flip();
     private final ByteBuffer in = ByteBuffer.allocateDirect(BUFFER_BYTES).order(Protocol.BYTE_ORDER);
     /** Opened at the first connect, closed with the client; close() wakes it. */
@@ -49,9 +60,6 @@ final class Driver {
     private boolean connected;
     /** nanoTime by which a connect under way must finish. */
     private long connectDeadline;
-    /** Connects failing one after another (busy or down) since this time; 0 when the last one worked. */
-    private long failingSince;
-    private long pauseNanos;
     /** No connect before this nanoTime (0: none planned). */
     private long pauseUntil;
     /** Connections lost in a row, with calls on them, since an answer last came. */
@@ -63,12 +71,13 @@ final class Driver {
     /** A caller woke the selector since the holder last went into it: one wake-up per wait is enough. */
     private final AtomicBoolean nudged = new AtomicBoolean();
 
-    Driver(AdderAddress address, Calls calls, boolean replay, long connectTimeoutNanos) {
+    Driver(AdderAddress address, Calls calls, boolean replay, long connectTimeoutNanos, long busyPollNanos) {
         this.address = address;
         this.calls = calls;
-        this.connector = new Connector(address);
+        this.connector = new Connector(address, connectTimeoutNanos);
         this.replay = replay;
         this.connectTimeoutNanos = connectTimeoutNanos;
+        this.busyPoll = new BusyPoll(busyPollNanos);
     }
 
     /** ": its connection was lost twice; last failure: ...", or "": what a timeout's message adds. */
@@ -92,6 +101,7 @@ final class Driver {
             calls.lost(new AdderException("call to " + address + " failed: " + e, e), false);
             throw e;
         } finally {
+            stopPolling();
             if (calls.release()) {
                 closeAll();
             }
@@ -136,12 +146,33 @@ final class Driver {
                 continue;
             } else if (mine == null && !calls.backgroundGoesOn()) {
                 return;
+            } else if (mine != null && connected && calls.due() > 0 && busyPoll.poll(now) && (polling || takePoller())) {
+                polling = true; // a caller's answer is due soon: it reads again rather than sleep and be woken
+                readable = true;
+                continue;
             }
+            stopPolling();
             readable = await(now, wakeAt, mine);
         }
     }
 
     // ---------------------------------------------------------------- waiting
+
+    private static boolean takePoller() {
+        for (int now = POLLERS.get(); now < MAX_POLLERS; now = POLLERS.get()) {
+            if (POLLERS.compareAndSet(now, now + 1)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void stopPolling() {
+        if (polling) {
+            polling = false;
+            POLLERS.decrementAndGet();
+        }
+    }
 
     /** Waits for the socket or the nearest deadline; returns whether the socket became readable. */
     private boolean await(long now, long wakeAt, Waiter mine) {
@@ -271,6 +302,9 @@ final class Driver {
             lost("call to " + address + " failed reading from the connection: " + reason(e), e);
             return false;
         }
+        if (n == 0) {
+            return false;
+        }
         if (n < 0) {
             int partial = in.position();
             if (calls.due() == 0 && partial == 0) {
@@ -285,9 +319,12 @@ final class Driver {
         boolean full = !in.hasRemaining();
         in.flip();
         try {
-            if (calls.deliver(in) > 0 && losses > 0) {
-                losses = 0;
-                trouble = "";
+            if (calls.deliver(in) > 0) {
+                busyPoll.foundWork(polling, System.nanoTime());
+                if (losses > 0) {
+                    losses = 0;
+                    trouble = "";
+                }
             }
         } catch (Line.Violation v) {
             violated("the server at " + address + " " + v.getMessage());
@@ -303,7 +340,7 @@ final class Driver {
         trouble = ": its connection was lost " + (losses == 1 ? "once" : losses + " times") + "; last failure: " + message;
         calls.lost(new AdderException(message, cause), replay);
         if (losses > 1) { // at once after one loss; then pauses from 1 ms, doubling, to 100 ms
-            long pause = Math.min(LONGEST_PAUSE_NANOS, TimeUnit.MILLISECONDS.toNanos(1) << Math.min(20, losses - 2));
+            long pause = Math.min(Connector.LONGEST_PAUSE_NANOS, TimeUnit.MILLISECONDS.toNanos(1) << Math.min(20, losses - 2));
             pauseUntil = System.nanoTime() + pause;
         }
     }
@@ -338,35 +375,20 @@ final class Driver {
                 key.interestOps(SelectionKey.OP_READ);
                 interest = SelectionKey.OP_READ;
                 connected = true;
-                failingSince = 0;
-                pauseNanos = 0;
+                connector.connected();
                 return 0;
             }
             if (now - connectDeadline >= 0) {
                 drop();
-                throw connector.timedOut(connectTimeoutNanos, false);
+                throw connector.timedOut(false);
             }
             return connectDeadline;
         } catch (IOException e) {
             drop();
-            Connector.Failure failure = connector.classify(e);
-            boolean retry = failure.kind() == Connector.Kind.BUSY || failure.kind() == Connector.Kind.DOWN && replay && !first;
-            if (!retry) {
-                throw failure.error();
-            }
-            if (failingSince == 0 || now - failingSince - connectTimeoutNanos - LONGEST_PAUSE_NANOS > 0) {
-                failingSince = now; // a new run of failures (an old one ended when nobody waited any more)
-                pauseNanos = 0;
-            }
-            if (now - failingSince >= connectTimeoutNanos) {
-                failingSince = 0;
-                throw failure.kind() == Connector.Kind.BUSY ? connector.timedOut(connectTimeoutNanos, true) : failure.error();
-            }
+            pauseUntil = connector.retryAt(e, now, !replay || first);
             if (losses == 0) {
-                trouble = ": last failure: " + failure.error().getMessage();
+                trouble = ": last failure: " + connector.lastFailure();
             }
-            pauseNanos = pauseNanos == 0 ? FIRST_PAUSE_NANOS : Math.min(LONGEST_PAUSE_NANOS, pauseNanos * 2);
-            pauseUntil = earlier(now + pauseNanos, failingSince + connectTimeoutNanos);
             return pauseUntil;
         }
     }

@@ -106,6 +106,29 @@ class AdderClientTest {
                 () -> builder.connectTimeout(Duration.ZERO)).getMessage());
     }
 
+    @Test
+    void aBusyPollWindowOutsideZeroToOneMillisecondIsRefused() {
+        AdderClient.Builder builder = AdderClient.builder("unix:adder.sock");
+        for (Duration wrong : List.of(Duration.ofNanos(-1), Duration.ofMillis(1).plusNanos(1), Duration.ofSeconds(1))) {
+            String message = assertThrows(IllegalArgumentException.class, () -> builder.busyPoll(wrong)).getMessage();
+            assertTrue(message.startsWith("busyPoll must be from 0 to 1ms, not "), message);
+        }
+        builder.busyPoll(Duration.ZERO).busyPoll(Duration.ofMillis(1));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aClientThatNeverPollsAnswersAsOneThatDoes(Transport transport) throws IOException {
+        try (AdderServer server = transport.startServer(dir);
+             AdderClient never = AdderClient.builder(server.addresses().get(0)).busyPoll(Duration.ZERO).connect();
+             AdderClient polls = AdderClient.builder(server.addresses().get(0)).connect()) {
+            for (int i = 0; i < 2_000; i++) {
+                assertEquals(i + 7L, never.add(i, 7));
+                assertEquals(i - 7L, polls.add(i, -7));
+            }
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Transport.class)
     void addsSevenAndTen(Transport transport) throws IOException {

@@ -58,21 +58,6 @@ class ClientRoleDefectsTest {
         return (Calls) field(client, AdderClient.class, "calls");
     }
 
-    /** Reads every request and answers it, until the client goes away. */
-    private static void serveAll(SocketChannel channel) throws Exception {
-        ByteBuffer in = ByteBuffer.allocate(64 * 1024).order(Protocol.BYTE_ORDER);
-        ByteBuffer out = ByteBuffer.allocate(32 * 1024).order(Protocol.BYTE_ORDER);
-        while (channel.read(in) >= 0) {
-            in.flip();
-            out.clear();
-            ScriptedServer.answerWholeRequests(in, out);
-            in.compact();
-            out.flip();
-            while (out.hasRemaining()) {
-                channel.write(out);
-            }
-        }
-    }
 
     private static Thread readerThread() {
         for (Thread t : Thread.getAllStackTraces().keySet()) {
@@ -133,7 +118,7 @@ class ClientRoleDefectsTest {
                 ScriptedServer.answer(channel, own);
                 ScriptedServer.answer(channel, others);
             }
-            serveAll(channel);
+            ScriptedServer.serveAll(channel);
         });
              AdderClient client = AdderClient.builder(server.address()).replay(false).maxInFlight(1 << 20)
                      .callTimeout(Duration.ofSeconds(30)).connect()) {

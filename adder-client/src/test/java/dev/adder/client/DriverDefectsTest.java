@@ -158,18 +158,7 @@ class DriverDefectsTest {
                 channel.setOption(StandardSocketOptions.SO_SNDBUF, 64 * 1024);
             }
             go.await();
-            ByteBuffer in = ByteBuffer.allocate(64 * 1024).order(Protocol.BYTE_ORDER);
-            ByteBuffer out = ByteBuffer.allocate(32 * 1024).order(Protocol.BYTE_ORDER);
-            while (channel.read(in) >= 0) {
-                in.flip();
-                out.clear();
-                ScriptedServer.answerWholeRequests(in, out);
-                in.compact();
-                out.flip();
-                while (out.hasRemaining()) {
-                    channel.write(out);
-                }
-            }
+            ScriptedServer.serveAll(channel);
         };
     }
 

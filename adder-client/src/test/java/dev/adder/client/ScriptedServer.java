@@ -113,6 +113,22 @@ final class ScriptedServer implements AutoCloseable {
         }
     }
 
+    /** Reads every request and answers it right, until the client goes away. */
+    static void serveAll(SocketChannel channel) throws IOException {
+        ByteBuffer in = ByteBuffer.allocate(64 * 1024).order(Protocol.BYTE_ORDER);
+        ByteBuffer out = ByteBuffer.allocate(32 * 1024).order(Protocol.BYTE_ORDER);
+        while (channel.read(in) >= 0) {
+            in.flip();
+            out.clear();
+            answerWholeRequests(in, out);
+            in.compact();
+            out.flip();
+            while (out.hasRemaining()) {
+                channel.write(out);
+            }
+        }
+    }
+
     /** Puts into {@code out} the answers to every whole request in {@code in} (read mode), leaving a partial one. */
     static void answerWholeRequests(ByteBuffer in, ByteBuffer out) {
         while (in.remaining() >= Protocol.REQUEST_BYTES) {

@@ -1,6 +1,7 @@
 package dev.adder.server;
 
 import dev.adder.core.AdderAddress;
+import dev.adder.core.poll.BusyPoll;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.SelectableChannel;
@@ -69,7 +70,7 @@ final class EventLoop implements Runnable, Clock {
         this.group = group;
         this.selector = selector;
         this.thread = new Thread(this, threadName);
-        this.busyPoll = new BusyPoll(config.busyPoll().toNanos(), stats);
+        this.busyPoll = new BusyPoll(config.busyPoll().toNanos());
         this.health = new LoopHealth(stats, config.slowTurnWarning(), now);
         // the server-wide budget of held answers, shared out evenly: the loops together stay within it
         this.connections = new Connections(config.maxPendingOutput(), config.maxPendingOutputTotal() / config.loops(),
@@ -92,11 +93,7 @@ final class EventLoop implements Runnable, Clock {
         return failure;
     }
 
-    ServerStats stats() {
-        return stats.snapshot();
-    }
-
-    /** Every counter, including those {@link ServerStats} does not show. */
+    /** Every counter: a {@link LoopStats#snapshot} is what {@link ServerStats} shows. */
     LoopStats counters() {
         return stats;
     }
@@ -174,7 +171,7 @@ final class EventLoop implements Runnable, Clock {
                 now = System.nanoTime();
                 workStart = sawReady ? readyAt : now;
                 if (ready > 0) {
-                    busyPoll.foundWork(polling, now);
+                    stats.countSpins(polling, busyPoll.foundWork(polling, now));
                 }
                 if (Thread.interrupted()) {
                     log.info("adder event loop thread was interrupted; stopping");
@@ -295,6 +292,6 @@ final class EventLoop implements Runnable, Clock {
         } catch (RuntimeException | IOException e) {
             log.warn("error while closing the selector: {}", e.toString());
         }
-        log.debug("adder server stopped: {}", stats());
+        log.debug("adder server stopped: {}", stats.snapshot());
     }
 }

@@ -180,8 +180,8 @@ final class LoopGroup {
     /** The loops' counters as one server's (see {@link ServerStats#sum}). */
     ServerStats stats() {
         if (loops.length == 1) {
-            return loops[0].stats();
+            return loops[0].counters().snapshot();
         }
-        return ServerStats.sum(loops().stream().map(EventLoop::stats).toList());
+        return ServerStats.sum(loops().stream().map(loop -> loop.counters().snapshot()).toList());
     }
 }

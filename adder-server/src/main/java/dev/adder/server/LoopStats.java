@@ -52,9 +52,19 @@ final class LoopStats {
     /** The most answers held at once since the start. */
     final Counter peakPendingOutput = new Counter();
     final Counter selectorRebuilds = new Counter();
-    /** Spins begun after a turn with work (see {@link BusyPoll}), and those that found work. */
+    /** Spins begun after a turn with work (see {@link dev.adder.core.poll.BusyPoll}), and those that found work. */
     final Counter spins = new Counter();
     final Counter spinsPaid = new Counter();
+
+    /** After a turn with work: whether a spin's poll found it (the spin paid), and whether a spin begins. */
+    void countSpins(boolean paid, boolean began) {
+        if (paid) {
+            spinsPaid.add(1);
+        }
+        if (began) {
+            spins.add(1);
+        }
+    }
     /** Time spent working since the start, and the share of the last window spent so, in 1/10,000 (see {@link LoopHealth}). */
     final Counter busyNanos = new Counter();
     final Counter busyPermyriad = new Counter();

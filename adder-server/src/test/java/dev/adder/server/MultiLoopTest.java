@@ -49,7 +49,7 @@ class MultiLoopTest {
                     assertEquals(i + 1L, client.add(i, 1));
                 }
                 for (EventLoop loop : server.currentLoops()) {
-                    long open = loop.stats().openConnections();
+                    long open = loop.counters().snapshot().openConnections();
                     assertTrue(open >= 90 && open <= 110, "a loop holds " + open + " of 400 connections");
                 }
                 assertEquals(400, server.stats().openConnections());
@@ -128,7 +128,7 @@ class MultiLoopTest {
             // every request the loops read was answered, and every answer reached its client
             assertEquals(server.stats().requests(), answeredTotal);
             for (EventLoop loop : server.currentLoops()) {
-                assertTrue(loop.stats().requests() > 0, "a loop served nothing");
+                assertTrue(loop.counters().snapshot().requests() > 0, "a loop served nothing");
                 assertFalse(loop.isRunning());
             }
             if (transport == Transport.UNIX) {

@@ -1,9 +1,12 @@
-package dev.adder.server;
+package dev.adder.core.poll;
 
 /**
- * Whether the loop, after a turn that found work, polls without sleeping for
- * a while (a spin) or blocks in {@code select} at once; it learns which pays
- * from its own recent turns.
+ * Whether a thread that waits for I/O, after a turn that found work, polls
+ * without sleeping for a while (a spin) or blocks in {@code select} at once;
+ * it learns which pays from its own recent turns. The server's loop asks it
+ * between turns, the client's driver while it waits for an answer; "the
+ * loop" below is either. Public so that both modules can use it; not an
+ * API for applications, and it may change in any release.
  *
  * <p>A spin pays when work comes before its window ends: the loop then
  * answers without the cost of being put to sleep and woken again (on these
@@ -26,13 +29,14 @@ package dev.adder.server;
  * <p>Times are {@link System#nanoTime()} values passed in by the loop; the
  * loop thread alone calls it.
  */
-final class BusyPoll {
+public final class BusyPoll {
 
-    static final int MISSES_BEFORE_STOPPING = 3;
-    static final int MAX_PROBE_INTERVAL = 1024;
+    /** Spins in a row that run out before the loop stops spinning after every turn. */
+    public static final int MISSES_BEFORE_STOPPING = 3;
+    /** While not spinning, at least one turn with work in this many is followed by a probe. */
+    public static final int MAX_PROBE_INTERVAL = 1024;
 
     private final long windowNanos;
-    private final LoopStats stats;
     /** Whether spins have been paying: spin after every turn with work. */
     private boolean spinning = true;
     /** Spins in a row that ran out, while spinning. */
@@ -44,30 +48,42 @@ final class BusyPoll {
     private boolean inSpin;
     private long spinUntil;
 
-    BusyPoll(long windowNanos, LoopStats stats) {
+    /**
+     * A policy with this window.
+     *
+     * @param windowNanos the longest spin, in nanoseconds; 0 never spins
+     */
+    public BusyPoll(long windowNanos) {
         this.windowNanos = windowNanos;
-        this.stats = stats;
     }
 
-    /** A turn found work, by a spin's poll if {@code polled}; it ended at {@code now}. */
-    void foundWork(boolean polled, long now) {
+    /**
+     * A turn found work, by a spin's poll if {@code polled} (the spin paid);
+     * it ended at {@code now}.
+     *
+     * @param polled whether a spin's poll found the work
+     * @param now when the turn ended
+     * @return whether a spin begins: the next waits are polls until it ends
+     */
+    public boolean foundWork(boolean polled, long now) {
         if (windowNanos == 0) {
-            return;
+            return false;
         }
         if (polled) {
             paid();
         }
-        if (spinning || --turnsUntilProbe <= 0) {
-            inSpin = true;
-            spinUntil = now + windowNanos;
-            stats.spins.add(1);
-        } else {
-            inSpin = false;
-        }
+        inSpin = spinning || --turnsUntilProbe <= 0;
+        spinUntil = now + windowNanos;
+        return inSpin;
     }
 
-    /** Whether the loop's next wait, at {@code now}, should be a poll rather than a select. */
-    boolean poll(long now) {
+    /**
+     * Whether the loop's next wait should be a poll rather than a blocking one.
+     *
+     * @param now the time of the wait
+     * @return true while a spin lasts
+     */
+    public boolean poll(long now) {
         if (inSpin && now - spinUntil >= 0) {
             inSpin = false;
             missed();
@@ -75,13 +91,16 @@ final class BusyPoll {
         return inSpin;
     }
 
-    /** Whether spins are paying, as far as the loop knows: for tests and statistics. */
-    boolean spinning() {
+    /**
+     * Whether spins are paying, as far as the loop knows: for tests and statistics.
+     *
+     * @return whether the loop spins after every turn with work
+     */
+    public boolean spinning() {
         return spinning;
     }
 
     private void paid() {
-        stats.spinsPaid.add(1);
         if (spinning) {
             misses = 0;
             return;
