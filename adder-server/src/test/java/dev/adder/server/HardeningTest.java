@@ -184,16 +184,20 @@ class HardeningTest {
             channel.setOption(StandardSocketOptions.SO_SNDBUF, 16 * 1024);
         }
         channel.connect(address.toSocketAddress());
+        // never blocking: a blocking write made just as the server stops reading would wait for ever
+        channel.configureBlocking(false);
         RawClient client = RawClient.wrap(channel);
         clients.add(client);
-        ByteBuffer batch = ByteBuffer.allocate(1024 * Protocol.REQUEST_BYTES);
-        long sent = 0;
+        Pipeline pipeline = new Pipeline(channel);
         // pipeline without reading until the server holds its limit of answers and stops reading
-        while (server.stats().pendingOutput() < limit) {
-            sent = writeBatch(client, batch, sent, 1024);
-        }
-        // then more requests: they wait in the server's kernel receive buffer, unread
-        sent = writeBatch(client, batch, sent, 256);
+        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(1)).until(() -> {
+            pipeline.writeWhatFits();
+            return server.stats().pendingOutput() >= limit;
+        });
+        // then more requests, as many as the kernel takes: they wait in its receive buffer, unread
+        pipeline.writeWhatFits();
+        long sent = pipeline.wholeRequestsWritten();
+        channel.configureBlocking(true);
         if (transport == Transport.TCP) {
             int port = ((InetSocketAddress) client.channel.getLocalAddress()).getPort();
             await().atMost(Duration.ofSeconds(10)).until(() -> unacknowledgedBytes(port) == 0);
@@ -214,16 +218,37 @@ class HardeningTest {
         assertEquals(requestsSent, received, "requests sent before the stop began, and answered");
     }
 
-    private static long writeBatch(RawClient client, ByteBuffer batch, long sent, int count) throws IOException {
-        batch.clear();
-        for (int i = 0; i < count; i++) {
-            Protocol.encodeRequest(batch, (sent + i) % 1024, 1);
+    /** Requests {@code i % 1024 + 1}, i = 0, 1, ..., written as fast as a non-blocking channel takes them. */
+    private static final class Pipeline {
+        private final SocketChannel channel;
+        private final ByteBuffer batch = ByteBuffer.allocate(1024 * Protocol.REQUEST_BYTES).flip();
+        private long bytesWritten;
+
+        Pipeline(SocketChannel channel) {
+            this.channel = channel;
         }
-        batch.flip();
-        while (batch.hasRemaining()) {
-            client.channel.write(batch);
+
+        void writeWhatFits() throws IOException {
+            while (true) {
+                if (!batch.hasRemaining()) {
+                    batch.clear();
+                    for (int i = 0; i < 1024; i++) {
+                        Protocol.encodeRequest(batch, i, 1);
+                    }
+                    batch.flip();
+                }
+                int n = channel.write(batch);
+                bytesWritten += n;
+                if (n == 0) {
+                    return;
+                }
+            }
         }
-        return sent + count;
+
+        /** A request cut short by a full socket is not one: the server never answers it. */
+        long wholeRequestsWritten() {
+            return bytesWritten / Protocol.REQUEST_BYTES;
+        }
     }
 
     /** Bytes a local TCP socket has sent that its peer's kernel has not acknowledged (Linux). */
