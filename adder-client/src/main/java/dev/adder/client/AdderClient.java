@@ -233,6 +233,19 @@ public final class AdderClient implements AutoCloseable {
      * driver keeps its deadline.
      */
     private void await(Waiter waiter) {
+        if (waiter.mayDrive) {
+            Driver.CALLERS.incrementAndGet(); // for the driver's choice to poll
+        }
+        try {
+            awaitCounted(waiter);
+        } finally {
+            if (waiter.mayDrive) {
+                Driver.CALLERS.decrementAndGet();
+            }
+        }
+    }
+
+    private void awaitCounted(Waiter waiter) {
         if (calls.enqueue(waiter)) {
             driver.drive(waiter);
         } else {

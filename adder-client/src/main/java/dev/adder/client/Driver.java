@@ -44,12 +44,16 @@ final class Driver {
     /** The present wait is a poll (a read that does not block), not a select; it holds one of {@link #POLLERS}. */
     private boolean polling;
     /**
-     * Callers polling now, in this JVM, of every client: at most one fewer
-     * than the cores, so that callers of many clients (a client per thread)
-     * never spin where others need the processor to run at all.
+     * Callers polling now, in this JVM, of every client, and callers on
+     * platform threads waiting for an answer: a caller polls only while no
+     * more callers wait than there are cores, and at most one fewer poll
+     * than there are cores, so that a spinning caller never keeps another
+     * of them (of this client or any other) from running.
      */
     private static final AtomicInteger POLLERS = new AtomicInteger();
-    private static final int MAX_POLLERS = Math.max(1, Runtime.getRuntime().availableProcessors() - 1);
+    static final AtomicInteger CALLERS = new AtomicInteger();
+    private static final int CORES = Runtime.getRuntime().availableProcessors();
+    private static final int MAX_POLLERS = Math.max(1, CORES - 1);
     private final ByteBuffer out = ByteBuffer.allocateDirect(BUFFER_BYTES).order(Protocol.BYTE_ORDER).flip();
     private final ByteBuffer in = ByteBuffer.allocateDirect(BUFFER_BYTES).order(Protocol.BYTE_ORDER);
     /** Opened at the first connect, closed with the client; close() wakes it. */
@@ -159,7 +163,7 @@ final class Driver {
     // ---------------------------------------------------------------- waiting
 
     private static boolean takePoller() {
-        for (int now = POLLERS.get(); now < MAX_POLLERS; now = POLLERS.get()) {
+        for (int now = POLLERS.get(); now < MAX_POLLERS && CALLERS.get() <= CORES; now = POLLERS.get()) {
             if (POLLERS.compareAndSet(now, now + 1)) {
                 return true;
             }
