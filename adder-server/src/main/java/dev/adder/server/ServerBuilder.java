@@ -192,7 +192,7 @@ abstract class ServerBuilder {
 
     /**
      * Registers the statistics as a JMX MBean while the server runs (default
-     * off), under {@value AdderServer#DEFAULT_JMX_NAME} unless {@link #jmxName} gives
+     * off), under {@value AdderServer#DEFAULT_JMX_NAME} unless {@link AdderServer.Builder#jmxName} gives
      * another name. A name another MBean holds is not taken over: the
      * server runs without and logs a warning.
      *
@@ -209,7 +209,7 @@ abstract class ServerBuilder {
      * the same at every start, so that monitoring rules can name it; give
      * each server of one JVM its own, for example
      * {@code dev.adder:type=AdderServer,name=orders}. Registration itself
-     * is {@link #registerMBean}'s.
+     * is {@link AdderServer.Builder#registerMBean}'s.
      *
      * @param jmxName a JMX object name, such as {@code dev.adder:type=AdderServer,name=orders}
      * @return this builder
