@@ -12,6 +12,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,6 +26,8 @@ class LineTest {
     private static final long FAR = Long.MAX_VALUE / 2;
     private final List<Waiter> done = new ArrayList<>();
     private final List<Waiter> failed = new ArrayList<>();
+    private final Consumer<Waiter> toDone = waiter -> end(waiter, Waiter.DONE);
+    private final Consumer<Waiter> toFailed = waiter -> end(waiter, Waiter.FAILED);
 
     /** A stand-in for Calls' move out of pending, as the line's callers make it. */
     private void end(Waiter waiter, int state) {
@@ -60,7 +63,7 @@ class LineTest {
             in.put(answers.slice().limit(piece));
             answers.position(answers.position() + piece);
             in.flip();
-            matched += line.deliver(in, waiter -> end(waiter, Waiter.DONE));
+            matched += line.deliver(in, toDone);
             in.compact();
         }
         return matched;
@@ -113,7 +116,7 @@ class LineTest {
         line.add(second);
         ByteBuffer answers = answers(fill(line, 1024));
         first.state = Waiter.FAILED; // timed out after it was sent
-        assertEquals(2, line.deliver(answers, waiter -> end(waiter, Waiter.DONE)));
+        assertEquals(2, line.deliver(answers, toDone));
         assertEquals(List.of(second), done);
         assertEquals(7, second.value);
         assertEquals(0, first.value, "the late answer went nowhere");
@@ -138,11 +141,11 @@ class LineTest {
     void answersNoRequestAskedForAreAViolation() {
         Line line = new Line(16, FAR);
         ByteBuffer stray = ByteBuffer.allocate(8).order(Protocol.BYTE_ORDER).putLong(5).flip();
-        assertThrows(Line.Violation.class, () -> line.deliver(stray, waiter -> end(waiter, Waiter.DONE)));
+        assertThrows(Line.Violation.class, () -> line.deliver(stray, toDone));
         line.add(call(1, 1));
         fill(line, 1024);
         ByteBuffer twoAndAHalf = ByteBuffer.allocate(20).order(Protocol.BYTE_ORDER).putLong(2).putLong(9).putInt(0).flip();
-        assertThrows(Line.Violation.class, () -> line.deliver(twoAndAHalf, waiter -> end(waiter, Waiter.DONE)));
+        assertThrows(Line.Violation.class, () -> line.deliver(twoAndAHalf, toDone));
         assertEquals(0, line.due, "what was matched before the violation is no longer due");
     }
 
@@ -159,10 +162,10 @@ class LineTest {
         assertEquals(6, requests.remaining() / Protocol.REQUEST_BYTES);
         ByteBuffer answers = answers(requests);
         answers.limit(3 * Protocol.RESPONSE_BYTES); // before and 2 pairs answered, then the connection is lost
-        line.deliver(answers, waiter -> end(waiter, Waiter.DONE));
+        line.deliver(answers, toDone);
         assertEquals(List.of(before), done);
         assertEquals(2, batch.received);
-        assertEquals(2, line.lost(true, waiter -> end(waiter, Waiter.FAILED)), "the batch once, and after");
+        assertEquals(2, line.lost(true, toFailed), "the batch once, and after");
         assertTrue(failed.isEmpty());
         assertEquals(0, line.due);
         ByteBuffer again = fill(line, 1024);
@@ -171,7 +174,7 @@ class LineTest {
             firsts[i] = again.getLong(i * Protocol.REQUEST_BYTES);
         }
         assertArrayEquals(new long[] {3, 4, 5, 6, 200}, firsts, "from pair 3 on, then the call, in order");
-        line.deliver(answers(again.rewind()), waiter -> end(waiter, Waiter.DONE));
+        line.deliver(answers(again.rewind()), toDone);
         assertArrayEquals(new long[] {11, 22, 33, 44, 55, 66}, batch.sums);
         assertEquals(202, after.value);
         assertEquals(0, line.inFlight);
@@ -187,12 +190,12 @@ class LineTest {
         fill(line, 2 * Protocol.REQUEST_BYTES); // pairs 1-2; the batch goes to the back, behind the call
         fill(line, 1024); // the call, then pairs 3-4 (its window of 4 is full)
         assertEquals(5, line.due);
-        assertEquals(2, line.lost(true, waiter -> end(waiter, Waiter.FAILED)), "the batch once, and the call");
+        assertEquals(2, line.lost(true, toFailed), "the batch once, and the call");
         ByteBuffer again = fill(line, 1024);
         assertEquals(5, again.remaining() / Protocol.REQUEST_BYTES, "pairs 1-4 and the call, each once");
         assertEquals(1, again.getLong(0));
-        line.deliver(answers(again), waiter -> end(waiter, Waiter.DONE));
-        line.deliver(answers(fill(line, 1024)), waiter -> end(waiter, Waiter.DONE));
+        line.deliver(answers(again), toDone);
+        line.deliver(answers(fill(line, 1024)), toDone);
         assertArrayEquals(new long[] {11, 22, 33, 44, 55, 66}, batch.sums);
         assertEquals(101, between.value);
         assertEquals(0, line.due);
@@ -206,7 +209,7 @@ class LineTest {
         fill(line, 1024);
         Call queued = call(3, 4);
         line.add(queued);
-        assertEquals(0, line.lost(false, waiter -> end(waiter, Waiter.FAILED)));
+        assertEquals(0, line.lost(false, toFailed));
         assertEquals(List.of(sent), failed);
         assertEquals(1, line.inFlight, "the queued call still takes room");
         assertTrue(line.anyUnsentPending());
