@@ -7,6 +7,8 @@ module dev.adder.server {
     requires transitive java.management;
     // TCP_QUICKACK, to acknowledge half a request at once (see SocketConnectionChannel)
     requires jdk.net;
+    // sun.misc.Signal: the daemon reloads its TLS files on SIGHUP (daemon.ReloadOnHangup)
+    requires static jdk.unsupported;
     requires org.slf4j;
     // the daemon's logging backend: in its executable jar only, never required of embedders
     requires static ch.qos.logback.classic;

@@ -9,15 +9,18 @@ import java.util.Objects;
 
 /**
  * Where an adder server listens, or where a client connects: a Unix-domain
- * socket path or a TCP host and port.
+ * socket path, or a TCP host and port, in plain text or under TLS.
  *
  * <p>Textual forms accepted by {@link #parse}:
  * <ul>
  *   <li>{@code unix:PATH}: a Unix-domain socket file, relative or absolute;
  *   <li>{@code tcp:HOST:PORT}: TCP, where HOST is an IPv4 address, a host
  *       name, or an IPv6 address in brackets ({@code tcp:[::1]:7000});
- *   <li>{@code HOST:PORT}: TCP, as above without the prefix.
+ *   <li>{@code HOST:PORT}: TCP, as above without the prefix;
+ *   <li>{@code tls:HOST:PORT}: TLS over TCP, the host and port as for {@code tcp:}.
  * </ul>
+ * A TLS address is a TCP address too: {@link #host()} and {@link #port()}
+ * answer for it, and {@link #isUnix()} is false.
  * Port 0 asks a server for any free port. Host names are resolved when the
  * address is used, not when it is parsed.
  */
@@ -34,15 +37,18 @@ public final class AdderAddress {
 
     private static final String UNIX_PREFIX = "unix:";
     private static final String TCP_PREFIX = "tcp:";
+    private static final String TLS_PREFIX = "tls:";
 
     private final Path unixPath;
     private final String host;
     private final int port;
+    private final boolean tls;
 
-    private AdderAddress(Path unixPath, String host, int port) {
+    private AdderAddress(Path unixPath, String host, int port, boolean tls) {
         this.unixPath = unixPath;
         this.host = host;
         this.port = port;
+        this.tls = tls;
     }
 
     /**
@@ -55,7 +61,7 @@ public final class AdderAddress {
         Objects.requireNonNull(path, "path");
         String text = path.toString();
         checkUnixPath(UNIX_PREFIX + text, text);
-        return new AdderAddress(path, null, -1);
+        return new AdderAddress(path, null, -1, false);
     }
 
     /**
@@ -66,6 +72,21 @@ public final class AdderAddress {
      * @return the address
      */
     public static AdderAddress tcp(String host, int port) {
+        return hostPort(host, port, false);
+    }
+
+    /**
+     * A TLS address (TLS over TCP); {@code port} 0 means any free port, for a server.
+     *
+     * @param host a host name or an IP address; a client verifies the server's certificate against it
+     * @param port 0 to 65535
+     * @return the address
+     */
+    public static AdderAddress tls(String host, int port) {
+        return hostPort(host, port, true);
+    }
+
+    private static AdderAddress hostPort(String host, int port, boolean tls) {
         Objects.requireNonNull(host, "host");
         if (host.isEmpty()) {
             throw new IllegalArgumentException("TCP address has an empty host");
@@ -73,7 +94,7 @@ public final class AdderAddress {
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("TCP port " + port + " is out of range 0-65535");
         }
-        return new AdderAddress(null, host, port);
+        return new AdderAddress(null, host, port, tls);
     }
 
     /**
@@ -94,7 +115,7 @@ public final class AdderAddress {
     }
 
     /**
-     * Parses {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT}. A
+     * Parses {@code unix:PATH}, {@code tcp:HOST:PORT}, {@code HOST:PORT} or {@code tls:HOST:PORT}. A
      * value without a prefix that contains a {@code /} or ends in
      * {@code .sock} can only be a socket file (a host name has no {@code /},
      * and {@code HOST:PORT} needs a port), so it is read as {@code unix:} that.
@@ -105,17 +126,32 @@ public final class AdderAddress {
      */
     public static AdderAddress parse(String text) {
         Objects.requireNonNull(text, "address");
-        boolean bareUnixPath = !text.startsWith(TCP_PREFIX) && (text.contains("/") || text.endsWith(".sock"));
+        boolean tls = text.startsWith(TLS_PREFIX);
+        boolean tcp = tls || text.startsWith(TCP_PREFIX);
+        boolean bareUnixPath = !tcp && (text.contains("/") || text.endsWith(".sock"));
         if (text.startsWith(UNIX_PREFIX) || bareUnixPath) {
             String path = text.startsWith(UNIX_PREFIX) ? text.substring(UNIX_PREFIX.length()) : text;
             checkUnixPath(text, path);
-            return new AdderAddress(Path.of(path), null, -1);
+            return new AdderAddress(Path.of(path), null, -1, false);
         }
-        String hostPort = text.startsWith(TCP_PREFIX) ? text.substring(TCP_PREFIX.length()) : text;
-        return parseHostPort(text, hostPort);
+        if (!tcp) {
+            checkNoUnknownScheme(text);
+        }
+        String hostPort = tcp ? text.substring(TCP_PREFIX.length()) : text; // both prefixes are 4 characters
+        return parseHostPort(text, hostPort, tls);
     }
 
-    private static AdderAddress parseHostPort(String text, String hostPort) {
+    /** {@code ssl:host:7000} would read as host "ssl:host", then fail on its colon: name the scheme instead. */
+    private static void checkNoUnknownScheme(String text) {
+        int colon = text.indexOf(':');
+        if (colon > 0 && text.indexOf(':', colon + 1) > 0 && !text.startsWith("[")
+                && text.substring(0, colon).chars().allMatch(c -> c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')) {
+            throw invalid(text, "unknown scheme '" + text.substring(0, colon)
+                    + ":' (expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or HOST:PORT)");
+        }
+    }
+
+    private static AdderAddress parseHostPort(String text, String hostPort, boolean tls) {
         String host;
         String portText;
         if (hostPort.startsWith("[")) {
@@ -134,7 +170,7 @@ public final class AdderAddress {
         } else {
             int colon = hostPort.lastIndexOf(':');
             if (colon < 0) {
-                throw invalid(text, "expected unix:PATH, tcp:HOST:PORT or HOST:PORT");
+                throw invalid(text, "expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or HOST:PORT");
             }
             host = hostPort.substring(0, colon);
             portText = hostPort.substring(colon + 1);
@@ -158,7 +194,7 @@ public final class AdderAddress {
         if (port > 65535) {
             throw invalid(text, "port " + port + " is out of range 0-65535");
         }
-        return new AdderAddress(null, host, port);
+        return new AdderAddress(null, host, port, tls);
     }
 
     private static void checkUnixPath(String text, String path) {
@@ -190,6 +226,15 @@ public final class AdderAddress {
     }
 
     /**
+     * Whether this is a TLS address, TLS over TCP.
+     *
+     * @return true for {@code tls:} addresses
+     */
+    public boolean isTls() {
+        return tls;
+    }
+
+    /**
      * The socket file of a Unix-domain address.
      *
      * @return the path, as given
@@ -202,7 +247,7 @@ public final class AdderAddress {
     }
 
     /**
-     * The host of a TCP address.
+     * The host of a TCP or TLS address.
      *
      * @return the host, as given
      */
@@ -214,7 +259,7 @@ public final class AdderAddress {
     }
 
     /**
-     * The port of a TCP address.
+     * The port of a TCP or TLS address.
      *
      * @return the port
      */
@@ -236,13 +281,13 @@ public final class AdderAddress {
         return isUnix() ? UnixDomainSocketAddress.of(unixPath) : new InetSocketAddress(host, port);
     }
 
-    /** The textual form, which {@link #parse} accepts: {@code unix:PATH} or {@code tcp:HOST:PORT}. */
+    /** The textual form, which {@link #parse} accepts: {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code tls:HOST:PORT}. */
     @Override
     public String toString() {
         if (isUnix()) {
             return UNIX_PREFIX + unixPath;
         }
-        return TCP_PREFIX + (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+        return (tls ? TLS_PREFIX : TCP_PREFIX) + (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
     }
 
     @Override
@@ -250,11 +295,12 @@ public final class AdderAddress {
         return other instanceof AdderAddress that
                 && Objects.equals(unixPath, that.unixPath)
                 && Objects.equals(host, that.host)
-                && port == that.port;
+                && port == that.port
+                && tls == that.tls;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(unixPath, host, port);
+        return Objects.hash(unixPath, host, port, tls);
     }
 }

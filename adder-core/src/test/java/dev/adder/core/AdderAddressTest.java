@@ -2,6 +2,7 @@ package dev.adder.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -87,8 +88,8 @@ class AdderAddressTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', quoteCharacter = '"', value = {
         "unix:                 | empty Unix socket path",
-        "tcp:127.0.0.1         | expected unix:PATH, tcp:HOST:PORT or HOST:PORT",
-        "localhost             | expected unix:PATH, tcp:HOST:PORT or HOST:PORT",
+        "tcp:127.0.0.1         | expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or HOST:PORT",
+        "localhost             | expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or HOST:PORT",
         "tcp:127.0.0.1:        | missing port",
         "tcp::7000             | missing host",
         ":7000                 | missing host",
@@ -101,10 +102,30 @@ class AdderAddressTest {
         "tcp:[::1]7000         | expected ':PORT' after ']'",
         "tcp:[127.0.0.1]:7000  | brackets are only for IPv6 addresses",
         "\"tcp:local host:1\"  | host contains whitespace",
+        "tls:127.0.0.1         | expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or HOST:PORT",
+        "tls:[::1]7000         | expected ':PORT' after ']'",
+        "ssl:localhost:7000    | unknown scheme 'ssl:' (expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or HOST:PORT)",
+        "https:localhost:443   | unknown scheme 'https:' (expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or HOST:PORT)",
     })
     void rejectedFormsNameTheInputAndTheProblem(String text, String problem) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AdderAddress.parse(text));
         assertEquals("invalid adder address '" + text + "': " + problem, e.getMessage());
+    }
+
+    @Test
+    void tlsAddressIsATcpAddressUnderTls() {
+        AdderAddress address = AdderAddress.parse("tls:localhost:7443");
+        assertTrue(address.isTls());
+        assertFalse(address.isUnix());
+        assertEquals("localhost", address.host());
+        assertEquals(7443, address.port());
+        assertEquals("tls:localhost:7443", address.toString());
+        assertEquals(address, AdderAddress.parse(address.toString()));
+        assertEquals(AdderAddress.tls("localhost", 7443), address);
+        assertNotEquals(AdderAddress.tcp("localhost", 7443), address, "tls: and tcp: on one port are two addresses");
+        assertEquals("tls:[::1]:7443", AdderAddress.parse("tls:[::1]:7443").toString());
+        assertFalse(AdderAddress.parse("tcp:localhost:7443").isTls());
+        assertFalse(AdderAddress.parse("localhost:7443").isTls());
     }
 
     @Test

@@ -13,7 +13,9 @@ import org.slf4j.LoggerFactory;
  * connections a turn from each ready listener, so that a connect flood does
  * not starve the connections already served; none past the server's
  * connection limit, counted over the whole group (such a connection is
- * closed at once, and counted as refused); a rest after {@code accept()}
+ * closed at once, and counted as refused); none on a TLS listener while the
+ * server's handshakes in progress are at their bound (it rests a moment and
+ * looks again); a rest after {@code accept()}
  * fails; and each connection handed to the group, which gives it to its
  * least-loaded loop. Once closed it accepts nothing more. Loop thread only.
  */
@@ -24,6 +26,8 @@ final class Acceptor {
     static final int ACCEPTS_PER_TURN = 256;
     /** After accept() fails (out of file descriptors, say), listeners rest this long. */
     static final long ACCEPT_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /** A TLS listener at the bound of handshakes in progress rests this long before it looks again. */
+    static final long HANDSHAKES_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
 
     /** An array, not a list: iterating it allocates no iterator. */
     private final Listener[] listeners;
@@ -50,7 +54,12 @@ final class Acceptor {
     /** The listener is ready: accepts what waits on it, up to the turn's share. */
     void accept(Listener listener) {
         LoopStats stats = loop.counters();
+        ServerTls tls = listener.address.isTls() ? group.tls() : null;
         for (int i = 0; i < ACCEPTS_PER_TURN && !closed; i++) {
+            if (tls != null && !tls.mayBegin()) {
+                rest(listener, HANDSHAKES_BACKOFF_NANOS); // the kernel's queue holds the rest meanwhile
+                return;
+            }
             SocketChannel socket;
             try {
                 socket = listener.channel.accept();
@@ -70,6 +79,9 @@ final class Acceptor {
                 }
                 continue;
             }
+            if (tls != null) {
+                tls.inProgress.incrementAndGet(); // its channel counts it out when the handshake ends
+            }
             group.handOff(loop, listener.address, socket);
         }
     }
@@ -80,8 +92,12 @@ final class Acceptor {
             log.warn("accept on {} failed ({}); pausing accepts for {} ms", listener.address, e.getMessage(),
                     TimeUnit.NANOSECONDS.toMillis(ACCEPT_BACKOFF_NANOS));
         }
+        rest(listener, ACCEPT_BACKOFF_NANOS);
+    }
+
+    private void rest(Listener listener, long nanos) {
         if (listener.interest(0)) {
-            timers.schedule(listener.resume, loop.nanoTime() + ACCEPT_BACKOFF_NANOS);
+            timers.schedule(listener.resume, loop.nanoTime() + nanos);
         }
     }
 

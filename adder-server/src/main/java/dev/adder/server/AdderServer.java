@@ -3,8 +3,10 @@ package dev.adder.server;
 import dev.adder.core.AdderAddress;
 import dev.adder.core.HumanDuration;
 import java.io.IOException;
+import javax.net.ssl.SSLContext;
 import java.time.Duration;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import javax.management.ObjectName;
 import org.slf4j.Logger;
@@ -49,6 +51,12 @@ public final class AdderServer implements AutoCloseable {
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(5);
     /** Default length of a loop turn that logs a warning: see {@link Builder#slowTurnWarning}. */
     public static final Duration DEFAULT_SLOW_TURN_WARNING = Duration.ofMillis(100);
+    /** Default {@link Builder#maxHandshakes}: TLS handshakes in progress at once. */
+    public static final int DEFAULT_MAX_HANDSHAKES = 64;
+    /** Largest {@link Builder#maxHandshakes}. */
+    public static final int MAX_MAX_HANDSHAKES = 100_000;
+    /** Default {@link Builder#handshakeTimeout}. */
+    public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
 
     /** Largest {@link Builder#maxConnections}: far more than one loop serves well. */
     public static final int MAX_MAX_CONNECTIONS = 1_000_000;
@@ -163,6 +171,41 @@ public final class AdderServer implements AutoCloseable {
                 log.info("adder server stopped: {}", stats().summary());
             }
         }
+    }
+
+    /**
+     * Reads the TLS keys again from the files the builder named; handshakes that begin after it
+     * returns use them, connections already made go on as they are. If the new files cannot be
+     * used (missing, broken, a key that is not the certificate's), the keys in use stay, and the
+     * exception says why in one line.
+     *
+     * @throws IOException naming the file at fault; the keys in use stay
+     * @throws IllegalStateException if the server is not running, has no TLS listener, or was given an {@code SSLContext}
+     */
+    public void reloadTls() throws IOException {
+        runningTls().reload();
+    }
+
+    /**
+     * Replaces the TLS context: handshakes that begin after it returns use {@code context},
+     * connections already made go on as they are.
+     *
+     * @param context an initialized context
+     * @throws IllegalStateException if the server is not running or has no TLS listener
+     */
+    public void reloadTls(SSLContext context) {
+        runningTls().replace(Objects.requireNonNull(context, "context"));
+    }
+
+    private ServerTls runningTls() {
+        LoopGroup current = currentGroup();
+        if (current == null || !current.isRunning()) {
+            throw new IllegalStateException("the server is not running");
+        }
+        if (current.tls() == null) {
+            throw new IllegalStateException("the server has no tls: listener");
+        }
+        return current.tls();
     }
 
     /**

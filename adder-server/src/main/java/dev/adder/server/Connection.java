@@ -29,7 +29,8 @@ final class Connection extends KeyHandler implements RequestDecoder.Sink {
     static final long DRAIN_QUIET_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /**
      * Over the budget of held answers, a connection holding none is still read, but this little at
-     * a time: it can add at most 128 bytes of answers before it holds some and is paused.
+     * a time: it can add at most 128 bytes of answers before it holds some and is paused. (Under
+     * TLS, one record at a time: a record is decrypted whole.)
      */
     static final int OVER_BUDGET_READ_BYTES = 16 * Protocol.REQUEST_BYTES;
     /** At stop, the most read from one connection's kernel receive buffer. */
@@ -57,8 +58,10 @@ final class Connection extends KeyHandler implements RequestDecoder.Sink {
     /** Too many answers wait for the client: requests are not read until they drain. */
     private boolean readPaused;
     private boolean closed;
-    /** Whether it holds answers: {@code pending} is not empty. */
+    /** Whether it holds answers: {@code pending} is not empty, or its channel holds some ({@code channelHeld > 0}). */
     private boolean holding;
+    /** Bytes its channel took and holds unsent (TLS records), as it last told; the budget counts them. */
+    private int channelHeld;
     /** The {@link OutputBudget}'s state, as it last told ({@link #budgetTurned}). */
     private boolean overBudget;
 
@@ -80,8 +83,9 @@ final class Connection extends KeyHandler implements RequestDecoder.Sink {
         connections.add(this);
     }
 
+    /** Answers it holds: its own, and the channel's records not yet sent. */
     long pendingBytes() {
-        return pending.size();
+        return pending.size() + channelHeld;
     }
 
     boolean isClosed() {
@@ -121,7 +125,7 @@ final class Connection extends KeyHandler implements RequestDecoder.Sink {
     private int read(boolean withinBudget) throws IOException {
         in.clear();
         if (withinBudget && overBudget) {
-            in.limit(OVER_BUDGET_READ_BYTES);
+            in.limit(Math.max(OVER_BUDGET_READ_BYTES, channel.smallestRead()));
         }
         int n = channel.read(in);
         if (n > 0) {
@@ -179,29 +183,42 @@ final class Connection extends KeyHandler implements RequestDecoder.Sink {
         if (answers.hasRemaining()) {
             hold(answers);
             updateInterest();
+        } else if (channel.heldBytes() != channelHeld) {
+            held(0);
+            updateInterest();
         }
     }
 
     private void hold(ByteBuffer answers) {
         int count = answers.remaining();
         pending.append(answers);
-        holding = true; // before the budget hears of it: a turn it causes tells this connection too
-        connections.budget.changed(count);
+        held(count);
+    }
+
+    /** {@code change} bytes more (or fewer) pending, and the channel's held bytes as it tells now: to the budget. */
+    private void held(long change) {
+        int inChannel = channel.heldBytes();
+        change += inChannel - channelHeld;
+        channelHeld = inChannel;
+        holding = !pending.isEmpty() || inChannel > 0; // before the budget hears of it: a turn it causes tells this connection too
+        if (change != 0) {
+            connections.budget.changed(change);
+        }
     }
 
     private void flush() throws IOException {
+        boolean moved = channelHeld > 0 && channel.flushHeld();
         long written = pending.writeTo(channel, connections.gather);
-        if (written > 0) {
+        if (written > 0 || moved) {
             lastActiveNanos = clock.exactNanoTime();
             transfers++;
             stats.bytesWritten.add(written);
-            holding = !pending.isEmpty();
-            connections.budget.changed(-written);
         }
+        held(-written);
         if (readPaused && pending.size() <= connections.maxPendingOutput / 2) {
             readPaused = false;
         }
-        if (pending.isEmpty()) {
+        if (!holding) {
             if (inputClosed) {
                 close();
                 return;
@@ -219,7 +236,7 @@ final class Connection extends KeyHandler implements RequestDecoder.Sink {
             log.debug("{}: end of stream; dropping {} bytes of an unfinished request", this, dropped);
         }
         inputClosed = true;
-        if (pending.isEmpty()) {
+        if (!holding) {
             close();
         } else {
             updateInterest();
@@ -273,7 +290,7 @@ final class Connection extends KeyHandler implements RequestDecoder.Sink {
         }
         drain = new Draining(this, clock);
         readPaused = false;
-        if (pending.isEmpty()) {
+        if (!holding) {
             shutdownOutput();
         }
         updateInterest();
@@ -329,8 +346,9 @@ final class Connection extends KeyHandler implements RequestDecoder.Sink {
         channel.close();
         connections.closed(this);
         if (holding) {
-            long held = pending.size();
+            long held = pending.size() + channelHeld;
             pending.clear();
+            channelHeld = 0;
             holding = false;
             connections.budget.changed(-held);
         }

@@ -44,6 +44,8 @@ final class Connections {
     final LoopStats stats;
     final OutputBudget budget;
     final Clock clock;
+    /** This loop's part of TLS; null when the server has no TLS listener. */
+    private LoopTls tls;
     /**
      * Connections given to this loop and not yet closed: raised by the loop
      * that accepted them (at the hand-off, before this loop registers them),
@@ -61,15 +63,38 @@ final class Connections {
         this.budget = new OutputBudget(maxPendingOutputTotal, stats, clock, this);
     }
 
+    /** Serves TLS connections with what {@code loopTls} holds; before any is registered. */
+    void serveTls(LoopTls loopTls) {
+        this.tls = loopTls;
+    }
+
     /**
      * Serves a socket given to this loop: registers it with the selector for
      * reading. Returns the connection, or null if the socket could not be
-     * registered (it is closed then).
+     * registered (it is closed then). A TLS socket comes counted among the
+     * handshakes in progress; its channel counts it out.
      */
     Connection register(SocketChannel socket, AdderAddress address, Selector selector) {
         boolean tcp = !address.isUnix();
+        ConnectionChannel channel;
+        if (address.isTls()) {
+            try {
+                channel = new TlsConnectionChannel(socket, tls, clock.nanoTime());
+            } catch (IOException | RuntimeException e) {
+                log.warn("cannot begin TLS on a connection to {}: {}", address, e.toString());
+                tls.ended();
+                given.decrementAndGet();
+                new SocketConnectionChannel(socket, tcp).close();
+                return null;
+            }
+        } else {
+            channel = new SocketConnectionChannel(socket, tcp);
+        }
         stats.openConnections.add(1); // counted before it exists: a failure below closes it, which counts it out
-        Connection connection = new Connection(++lastId, new SocketConnectionChannel(socket, tcp), address, this);
+        Connection connection = new Connection(++lastId, channel, address, this);
+        if (channel instanceof TlsConnectionChannel tlsChannel) {
+            tlsChannel.servedBy(connection);
+        }
         try {
             socket.configureBlocking(false);
             if (tcp) {

@@ -78,6 +78,9 @@ final class EventLoop implements Runnable, Clock {
         this.acceptor = new Acceptor(listeners, config.maxConnections(), this, group, timers);
         this.idleSweep = new IdleSweep(config.idleTimeout(), connections, timers, this);
         this.drainSweep = new DrainSweep(config.drainTimeout(), connections, timers, this);
+        if (group.tls() != null) {
+            connections.serveTls(new LoopTls(group.tls(), this, timers, this));
+        }
     }
 
     void start() {

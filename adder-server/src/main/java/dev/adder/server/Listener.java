@@ -83,7 +83,8 @@ final class Listener extends KeyHandler {
             throw new IOException("cannot listen on " + address + ": " + e.getMessage(), e);
         }
         AdderAddress real = AdderAddress.of(channel.getLocalAddress());
-        return new Listener(channel, AdderAddress.tcp(address.host(), real.port()), null);
+        AdderAddress bound = address.isTls() ? AdderAddress.tls(address.host(), real.port()) : AdderAddress.tcp(address.host(), real.port());
+        return new Listener(channel, bound, null);
     }
 
     @Override

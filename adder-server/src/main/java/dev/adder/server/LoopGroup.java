@@ -31,11 +31,29 @@ final class LoopGroup {
     /** The accepting loop first. */
     private final EventLoop[] loops;
     private final List<AdderAddress> addresses;
+    /** What the TLS listeners share; null if there are none. */
+    private final ServerTls tls;
 
-    /** Binds every listener of the configuration and makes the loops, or binds none: a failure closes what was bound. */
+    /**
+     * Reads the TLS keys, binds every listener of the configuration and makes the loops, or binds
+     * none: a failure closes what was bound.
+     */
     LoopGroup(ServerConfig config) throws IOException {
         this.config = config;
         this.loops = new EventLoop[config.loops()];
+        this.tls = config.listen().stream().anyMatch(AdderAddress::isTls) ? new ServerTls(config.tls()) : null;
+        try {
+            this.addresses = bindAndMakeLoops();
+        } catch (IOException | RuntimeException e) {
+            if (tls != null) {
+                tls.close();
+            }
+            throw e;
+        }
+    }
+
+    /** Binds the listeners and makes the loops; returns the addresses as bound. */
+    private List<AdderAddress> bindAndMakeLoops() throws IOException {
         Selector selector = Selector.open();
         List<Listener> listeners;
         try {
@@ -44,7 +62,6 @@ final class LoopGroup {
             selector.close();
             throw e;
         }
-        this.addresses = listeners.stream().map(l -> l.address).toList();
         try {
             String name = config.loops() == 1 ? config.threadName() : config.threadName() + "-0";
             loops[0] = new EventLoop(config, this, selector, listeners, name);
@@ -63,6 +80,7 @@ final class LoopGroup {
             }
             throw e;
         }
+        return listeners.stream().map(l -> l.address).toList();
     }
 
     void start() {
@@ -78,6 +96,11 @@ final class LoopGroup {
 
     List<AdderAddress> addresses() {
         return addresses;
+    }
+
+    /** What the TLS listeners share; null if there are none. */
+    ServerTls tls() {
+        return tls;
     }
 
     /** Connections given to the loops and not yet closed: what the connection limit counts. Any thread. */
@@ -123,6 +146,9 @@ final class LoopGroup {
         }
         for (EventLoop loop : loops) {
             awaitEnd(loop);
+        }
+        if (tls != null) {
+            tls.close();
         }
     }
 

@@ -18,7 +18,7 @@ import javax.management.ObjectName;
  * set. Package-private, so that the public API is that one class; each
  * setter returns it.
  */
-abstract class ServerBuilder {
+abstract class ServerBuilder extends TlsBuilder {
     private final List<AdderAddress> listen = new ArrayList<>();
     private int maxConnections = AdderServer.DEFAULT_MAX_CONNECTIONS;
     private int maxPendingOutput = AdderServer.DEFAULT_MAX_PENDING_OUTPUT;
@@ -36,11 +36,9 @@ abstract class ServerBuilder {
     ServerBuilder() {
     }
 
-    /** This builder, as the public class it is. */
-    abstract AdderServer.Builder self();
-
     /**
-     * Adds an address to listen on: {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT}.
+     * Adds an address to listen on: {@code unix:PATH}, {@code tcp:HOST:PORT}, {@code HOST:PORT} or
+     * {@code tls:HOST:PORT} (which needs keys: {@link AdderServer.Builder#tls(Path, Path)}).
      *
      * @param address the address as written
      * @return this builder
@@ -271,9 +269,14 @@ abstract class ServerBuilder {
         if (listen.isEmpty()) {
             throw new IllegalStateException("no listen address: call listen(\"unix:PATH\") or listen(\"tcp:HOST:PORT\")");
         }
+        TlsSettings tls = tlsSettings();
+        if (tls == null && listen.stream().anyMatch(AdderAddress::isTls)) {
+            throw new IllegalStateException("a tls: listener needs keys: call tls(certificateChain, privateKey),"
+                    + " tlsKeyStore(file, password) or tls(sslContext)");
+        }
         return new AdderServer(new ServerConfig(List.copyOf(listen), maxConnections, maxPendingOutput,
                 maxPendingOutputTotal, idleTimeout, drainTimeout, busyPoll, slowTurnWarning, unixSocketPermissions, registerMBean,
-                jmxName == null ? defaultJmxName() : jmxName, threadName, loops));
+                jmxName == null ? defaultJmxName() : jmxName, threadName, loops, tls));
     }
 
     private static ObjectName defaultJmxName() {

@@ -21,5 +21,7 @@ record ServerConfig(
         boolean registerMBean,
         ObjectName jmxName,
         String threadName,
-        int loops) {
+        int loops,
+        /** Null when no keys were given (and so no tls: listener is there). */
+        TlsSettings tls) {
 }

@@ -3,6 +3,11 @@ package dev.adder.server.daemon;
 import dev.adder.core.AdderAddress;
 import dev.adder.core.HumanDuration;
 import dev.adder.server.AdderServer;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
@@ -20,8 +25,8 @@ final class DaemonOptions {
             "Usage: java -jar adder-server-all.jar [OPTION]...",
             "Serves the adder protocol: answers x + y for 64-bit integers, for many clients at once.",
             "",
-            "  --listen ADDR               where to listen, repeatable: unix:PATH, tcp:HOST:PORT",
-            "                              or HOST:PORT; TCP port 0 picks a free port",
+            "  --listen ADDR               where to listen, repeatable: unix:PATH, tcp:HOST:PORT,",
+            "                              HOST:PORT or tls:HOST:PORT; TCP port 0 picks a free port",
             "                              (default " + DEFAULT_LISTEN + ")",
             "  --loops N                   event loops (threads) serving connections; the first",
             "                              also accepts (1 to " + AdderServer.MAX_LOOPS + ", default 1)",
@@ -52,6 +57,18 @@ final class DaemonOptions {
                     + ", default " + HumanDuration.format(AdderServer.DEFAULT_SLOW_TURN_WARNING) + ")",
             "  --socket-mode MODE          permissions of Unix socket files, octal (660 or 0660)",
             "                              or symbolic (rw-rw----) (default: from the umask)",
+            "  --tls-cert FILE             for tls: listeners, the PEM certificate chain (the",
+            "                              server's own first) ...",
+            "  --tls-key FILE              ... and its PEM PKCS#8 private key, unencrypted",
+            "  --tls-keystore FILE         or a PKCS#12 keystore holding both",
+            "  --tls-keystore-password-file FILE",
+            "                              the keystore's password, the file's first line",
+            "                              (default: no password)",
+            "  --tls-client-ca FILE        admit only TLS clients whose certificate a CA of this",
+            "                              PEM file signed (mutual TLS)",
+            "  --max-handshakes N          TLS handshakes in progress at once; more wait to be",
+            "                              accepted (1 to " + AdderServer.MAX_MAX_HANDSHAKES + ", default "
+                    + AdderServer.DEFAULT_MAX_HANDSHAKES + ")",
             "  --metrics tcp:HOST:PORT     serve /metrics in the Prometheus text format there",
             "                              (off by default; port 0 picks a free port)",
             "  --jmx-name NAME             the JMX name of the statistics, the same at every",
@@ -66,6 +83,8 @@ final class DaemonOptions {
             "SIGTERM or SIGINT stops gracefully: it stops accepting, answers every request",
             "received so far (read, or waiting in a connection's kernel receive buffer),",
             "shuts down each connection's output once its answers are written, and closes.",
+            "With tls: listeners, SIGHUP reads the TLS files again: new handshakes use them,",
+            "connections stay; if they cannot be used, the ones in use stay (one error line).",
             "Exit status: 0 stopped cleanly, 1 could not listen or failed, 2 bad usage.");
 
     /** A command line that cannot be run; the message says what is wrong. */
@@ -90,6 +109,12 @@ final class DaemonOptions {
     boolean jmx = true;
     String jmxName = AdderServer.DEFAULT_JMX_NAME;
     AdderAddress metrics;
+    Path tlsCert;
+    Path tlsKey;
+    Path tlsKeyStore;
+    char[] tlsKeyStorePassword = new char[0];
+    Path tlsClientCa;
+    int maxHandshakes = AdderServer.DEFAULT_MAX_HANDSHAKES;
     boolean help;
     boolean version;
 
@@ -112,7 +137,9 @@ final class DaemonOptions {
                 case "-V", "--version" -> options.version = true;
                 case "--no-jmx" -> options.jmx = false;
                 case "--listen", "--loops", "--max-connections", "--idle-timeout", "--max-pending-output",
-                        "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--slow-turn-warning", "--socket-mode", "--jmx-name", "--metrics" -> {
+                        "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--slow-turn-warning", "--socket-mode", "--jmx-name", "--metrics",
+                        "--tls-cert", "--tls-key", "--tls-keystore", "--tls-keystore-password-file", "--tls-client-ca",
+                        "--max-handshakes" -> {
                     String value = inlineValue;
                     if (value == null) {
                         if (i + 1 >= args.length) {
@@ -129,7 +156,28 @@ final class DaemonOptions {
         if (options.listen.isEmpty()) {
             options.listen.add(AdderAddress.parse(DEFAULT_LISTEN));
         }
+        if (!options.help && !options.version) {
+            options.checkTls();
+        }
         return options;
+    }
+
+    /** A tls: listener needs keys, from one source; keys need a tls: listener. */
+    private void checkTls() throws UsageException {
+        boolean tlsListener = listen.stream().anyMatch(AdderAddress::isTls);
+        boolean pem = tlsCert != null || tlsKey != null;
+        if (pem && tlsKeyStore != null) {
+            throw new UsageException("--tls-keystore and --tls-cert/--tls-key are two ways to give the keys: use one");
+        }
+        if (pem && (tlsCert == null || tlsKey == null)) {
+            throw new UsageException(tlsCert == null ? "--tls-key needs --tls-cert" : "--tls-cert needs --tls-key");
+        }
+        if (tlsListener && !pem && tlsKeyStore == null) {
+            throw new UsageException("a tls: listener needs keys: --tls-cert FILE --tls-key FILE, or --tls-keystore FILE");
+        }
+        if (!tlsListener && (pem || tlsKeyStore != null || tlsClientCa != null)) {
+            throw new UsageException("TLS keys are given but no --listen tls:HOST:PORT");
+        }
     }
 
     private void set(String name, String value) throws UsageException {
@@ -154,6 +202,12 @@ final class DaemonOptions {
                         throw new IllegalArgumentException("'" + value + "' is not a TCP address: tcp:HOST:PORT");
                     }
                 }
+                case "--tls-cert" -> tlsCert = Path.of(value);
+                case "--tls-key" -> tlsKey = Path.of(value);
+                case "--tls-keystore" -> tlsKeyStore = Path.of(value);
+                case "--tls-keystore-password-file" -> tlsKeyStorePassword = firstLine(Path.of(value));
+                case "--tls-client-ca" -> tlsClientCa = Path.of(value);
+                case "--max-handshakes" -> maxHandshakes = (int) wholeNumber(value, 1, AdderServer.MAX_MAX_HANDSHAKES);
                 case "--jmx-name" -> {
                     AdderServer.builder().jmxName(value); // the builder's check, with its message
                     jmxName = value;
@@ -162,6 +216,16 @@ final class DaemonOptions {
             }
         } catch (IllegalArgumentException e) {
             throw new UsageException(name + ": " + e.getMessage());
+        }
+    }
+
+    private static char[] firstLine(Path file) {
+        try (BufferedReader reader = Files.newBufferedReader(file)) {
+            String line = reader.readLine();
+            return line == null ? new char[0] : line.toCharArray();
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read " + file + ": "
+                    + (e instanceof NoSuchFileException ? "no such file" : e.getMessage()));
         }
     }
 

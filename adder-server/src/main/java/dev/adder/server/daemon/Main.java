@@ -116,7 +116,16 @@ public final class Main {
                 .slowTurnWarning(options.slowTurnWarning)
                 .unixSocketPermissions(options.socketMode)
                 .registerMBean(options.jmx)
-                .jmxName(options.jmxName);
+                .jmxName(options.jmxName)
+                .maxHandshakes(options.maxHandshakes);
+        if (options.tlsKeyStore != null) {
+            builder.tlsKeyStore(options.tlsKeyStore, options.tlsKeyStorePassword);
+        } else if (options.tlsCert != null) {
+            builder.tls(options.tlsCert, options.tlsKey);
+        }
+        if (options.tlsClientCa != null) {
+            builder.tlsClientCa(options.tlsClientCa);
+        }
         options.listen.forEach(builder::listen);
         AdderServer server = builder.build();
         synchronized (this) {
@@ -159,6 +168,9 @@ public final class Main {
                 exitStatus = 1;
                 return 1;
             }
+        }
+        if (options.listen.stream().anyMatch(AdderAddress::isTls)) {
+            ReloadOnHangup.install(server, err);
         }
         log().info("adder {} listening on {}; {}{}max connections {}, idle timeout {}, max pending output {} bytes"
                         + " ({} in total), drain timeout {}, busy poll {}; {}; {}; pid {}, Java {}",
