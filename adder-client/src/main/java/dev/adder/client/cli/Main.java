@@ -5,7 +5,9 @@ import dev.adder.client.AdderException;
 import dev.adder.core.AdderAddress;
 import dev.adder.core.AdderVersion;
 import dev.adder.core.HumanDuration;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.time.Duration;
 
 /**
@@ -27,16 +29,22 @@ public final class Main {
             "Usage: java -jar adder-client-all.jar [OPTION]... X Y",
             "Adds two signed 64-bit integers on an adder server and prints the sum.",
             "",
-            "  --connect ADDR      the server: unix:PATH, tcp:HOST:PORT or HOST:PORT;",
-            "                      a bare path with a / or ending in .sock is a socket file",
-            "                      (default " + DEFAULT_ADDRESS + ")",
+            "  --connect ADDR      the server: unix:PATH, tcp:HOST:PORT, HOST:PORT or",
+            "                      tls:HOST:PORT; a bare path with a / or ending in .sock",
+            "                      is a socket file (default " + DEFAULT_ADDRESS + ")",
+            "  --tls-ca FILE       for tls:, trust the CAs of this PEM file (default: the",
+            "                      JDK's trusted CAs); the server's name is verified",
+            "  --tls-cert FILE     for tls:, present this PEM certificate chain ...",
+            "  --tls-key FILE      ... with this PEM PKCS#8 key (mutual TLS)",
             "  --timeout DURATION  longest wait to connect, and then for the answer,",
             "                      as 250ms, 30s or 1m (1ms to 24h, default 5s)",
             "  -h, --help          print this help and exit",
             "  -V, --version       print the version and exit",
             "",
             "Options take their value as --opt VALUE or --opt=VALUE; X and Y may be negative.",
-            "Exit status: 0 the sum was printed, 1 the call failed, 2 bad usage.");
+            "Exit status: 0 the sum was printed, 1 the call failed (a server certificate",
+            "that does not verify among the causes), 2 bad usage (a TLS file that cannot",
+            "be used among them).");
 
     private Main() {
     }
@@ -49,6 +57,9 @@ public final class Main {
     static int run(String[] args, PrintStream out, PrintStream err) {
         String connect = DEFAULT_ADDRESS;
         Duration timeout = Duration.ofSeconds(5);
+        Path tlsCa = null;
+        Path tlsCert = null;
+        Path tlsKey = null;
         String[] operands = new String[2];
         int count = 0;
         boolean optionsEnded = false;
@@ -99,11 +110,20 @@ public final class Main {
                             throw new IllegalArgumentException("--timeout: " + text + " is out of range: from 1ms to 24h");
                         }
                     }
+                    case "--tls-ca" -> tlsCa = Path.of(inline != null ? inline : value(args, ++i, name));
+                    case "--tls-cert" -> tlsCert = Path.of(inline != null ? inline : value(args, ++i, name));
+                    case "--tls-key" -> tlsKey = Path.of(inline != null ? inline : value(args, ++i, name));
                     default -> throw new IllegalArgumentException("unknown option " + arg);
                 }
             }
             if (count < 2) {
                 throw new IllegalArgumentException(count == 0 ? "missing X and Y" : "missing Y");
+            }
+            if ((tlsCert == null) != (tlsKey == null)) {
+                throw new IllegalArgumentException(tlsCert == null ? "--tls-key needs --tls-cert" : "--tls-cert needs --tls-key");
+            }
+            if ((tlsCa != null || tlsCert != null) && !AdderAddress.parse(connect).isTls()) {
+                throw new IllegalArgumentException("--tls-ca, --tls-cert and --tls-key are for a tls: address, not " + connect);
             }
         } catch (IllegalArgumentException e) {
             return usageError(err, e.getMessage());
@@ -116,8 +136,18 @@ public final class Main {
         } catch (IllegalArgumentException e) {
             return usageError(err, e.getMessage());
         }
-        try (AdderClient client = AdderClient.builder(connect)
-                .connectTimeout(timeout).callTimeout(timeout).connect()) {
+        AdderClient.Builder builder = AdderClient.builder(connect).connectTimeout(timeout).callTimeout(timeout);
+        try {
+            if (tlsCa != null) {
+                builder.tlsCa(tlsCa);
+            }
+            if (tlsCert != null) {
+                builder.tlsCertificate(tlsCert, tlsKey);
+            }
+        } catch (IOException e) {
+            return usageError(err, e.getMessage());
+        }
+        try (AdderClient client = builder.connect()) {
             out.println(client.add(x, y));
             return OK;
         } catch (AdderException e) {
