@@ -3,12 +3,15 @@ package dev.adder.client;
 import dev.adder.core.AdderAddress;
 import dev.adder.core.HumanDuration;
 import dev.adder.core.Protocol;
+import java.io.IOException;
 import java.net.SocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
+import javax.net.ssl.SSLContext;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -73,12 +76,15 @@ public final class AdderClient implements AutoCloseable {
         this.completions = builder.completions;
         this.background = new Background("adder-client-reader " + address);
         this.calls = new Calls(address, builder.maxInFlight, callTimeoutNanos, completions, background::hand);
-        this.driver = new Driver(address, calls, builder.replay, connectTimeoutNanos, builder.busyPoll.toNanos());
+        this.driver = new Driver(address, calls, builder.replay, connectTimeoutNanos, builder.busyPoll.toNanos(),
+                !address.isTls() ? null : builder.tls != null ? builder.tls : ClientTls.defaults());
         background.driveWith(driver);
     }
 
     /**
-     * Connects to {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT} with default settings.
+     * Connects to {@code unix:PATH}, {@code tcp:HOST:PORT}, {@code HOST:PORT} or {@code tls:HOST:PORT}
+     * with default settings: under TLS, the server's certificate must chain to a CA the JDK trusts and
+     * name HOST.
      *
      * @param address the server, as written
      * @return a connected client
@@ -88,7 +94,8 @@ public final class AdderClient implements AutoCloseable {
     }
 
     /**
-     * A builder for a client of the server at {@code unix:PATH}, {@code tcp:HOST:PORT} or {@code HOST:PORT}.
+     * A builder for a client of the server at {@code unix:PATH}, {@code tcp:HOST:PORT}, {@code HOST:PORT}
+     * or {@code tls:HOST:PORT}.
      *
      * @param address the server, as written
      * @return a builder with every default
@@ -310,6 +317,10 @@ public final class AdderClient implements AutoCloseable {
         private Executor completions = ForkJoinPool.commonPool();
         private boolean replay = true;
         private Duration busyPoll = DEFAULT_BUSY_POLL;
+        private ClientTls tls;
+        private Path tlsCa;
+        private Path tlsChain;
+        private Path tlsKey;
 
         private Builder(AdderAddress address) {
             this.address = address;
@@ -418,12 +429,63 @@ public final class AdderClient implements AutoCloseable {
         }
 
         /**
+         * For a {@code tls:} address: trusts the CAs of this PEM file rather than the JDK's. The
+         * server's certificate must still name the address's host. Read now.
+         *
+         * @param caCertificates one or more PEM CA certificates
+         * @return this builder
+         * @throws IOException naming the file and what is wrong with it, in one line
+         */
+        public Builder tlsCa(Path caCertificates) throws IOException {
+            Objects.requireNonNull(caCertificates, "caCertificates");
+            this.tls = ClientTls.fromFiles(caCertificates, tlsChain, tlsKey);
+            this.tlsCa = caCertificates;
+            return this;
+        }
+
+        /**
+         * For a {@code tls:} address: presents this PEM certificate chain with this PEM PKCS#8 key,
+         * for a server that admits only clients with certificates (mutual TLS). Read now.
+         *
+         * @param chain the client's certificate, then its intermediates
+         * @param key its private key, unencrypted PKCS#8
+         * @return this builder
+         * @throws IOException naming the file and what is wrong with it, in one line
+         */
+        public Builder tlsCertificate(Path chain, Path key) throws IOException {
+            Objects.requireNonNull(chain, "chain");
+            Objects.requireNonNull(key, "key");
+            this.tls = ClientTls.fromFiles(tlsCa, chain, key);
+            this.tlsChain = chain;
+            this.tlsKey = key;
+            return this;
+        }
+
+        /**
+         * For a {@code tls:} address: uses this context (its trust, its keys) rather than files or
+         * the JDK's default. The server's certificate must still name the address's host.
+         *
+         * @param context an initialized context
+         * @return this builder
+         */
+        public Builder tls(SSLContext context) {
+            this.tls = ClientTls.of(Objects.requireNonNull(context, "context"));
+            this.tlsCa = null;
+            this.tlsChain = null;
+            this.tlsKey = null;
+            return this;
+        }
+
+        /**
          * Connects now, so that a wrong address fails here rather than at the first call.
          *
          * @throws AdderException if the server cannot be reached
          * @return a client, connected
          */
         public AdderClient connect() {
+            if (tls != null && !address.isTls()) {
+                throw new IllegalStateException("TLS settings are for a tls: address, not " + address);
+            }
             AdderClient client = new AdderClient(this);
             try {
                 client.driver.connectFirst();

@@ -12,6 +12,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
 
 /**
  * Opens a client's sockets, without blocking, and says what a failed
@@ -132,6 +133,9 @@ final class Connector {
         if (e instanceof ConnectException) {
             return new Failure(Kind.DOWN, new AdderException(prefix + "connection refused (is the server running?)", e));
         }
+        if (e instanceof SSLException) { // the server's certificate, or the server refusing ours: no wait mends it
+            return new Failure(Kind.FINAL, new AdderException(prefix + "TLS handshake failed: " + rootMessage(e), e));
+        }
         String reason = prefix + (e.getMessage() == null ? e.toString() : e.getMessage());
         if (e instanceof SocketException && address.isUnix() && Files.isWritable(address.unixPath())) {
             return new Failure(Kind.BUSY, new AdderException(reason, e));
@@ -140,6 +144,15 @@ final class Connector {
             return new Failure(Kind.DOWN, new AdderException(reason, e)); // reset during the handshake, say
         }
         return new Failure(Kind.FINAL, new AdderException(reason, e));
+    }
+
+    /** The innermost cause's message: the JDK wraps a certificate's fault in two or three layers. */
+    private static String rootMessage(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return (root.getMessage() == null ? root.toString() : root.getMessage()).replaceAll("\\s+", " ");
     }
 
     /** What a connect that stayed unfinished, or a busy server that stayed busy, until the connect timeout fails with. */

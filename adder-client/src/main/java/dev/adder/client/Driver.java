@@ -3,7 +3,11 @@ package dev.adder.client;
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
 import dev.adder.core.poll.BusyPoll;
+import dev.adder.core.tls.TlsBuffers;
+import dev.adder.core.tls.TlsPipe;
 import java.io.IOException;
+import java.net.SocketException;
+import javax.net.ssl.SSLException;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
@@ -59,6 +63,11 @@ final class Driver {
     /** Opened at the first connect, closed with the client; close() wakes it. */
     private volatile Selector selector;
     private SocketChannel channel;
+    /** For a tls: address, how its connections begin TLS; null for plain ones. */
+    private final ClientTls clientTls;
+    /** The connection's TLS, from its connect until it is dropped; its handshake is part of the connect. */
+    private TlsPipe tls;
+    private TlsBuffers tlsBuffers;
     private SelectionKey key;
     private int interest;
     private boolean connected;
@@ -75,8 +84,10 @@ final class Driver {
     /** A caller woke the selector since the holder last went into it: one wake-up per wait is enough. */
     private final AtomicBoolean nudged = new AtomicBoolean();
 
-    Driver(AdderAddress address, Calls calls, boolean replay, long connectTimeoutNanos, long busyPollNanos) {
+    Driver(AdderAddress address, Calls calls, boolean replay, long connectTimeoutNanos, long busyPollNanos,
+            ClientTls clientTls) {
         this.address = address;
+        this.clientTls = clientTls;
         this.calls = calls;
         this.connector = new Connector(address, connectTimeoutNanos);
         this.replay = replay;
@@ -97,7 +108,7 @@ final class Driver {
     void drive(Waiter mine) {
         try {
             work(mine);
-            if (connected && !calls.isClosed() && (out.hasRemaining() || calls.mayHaveUnsent())) {
+            if (connected && !calls.isClosed() && (unsent() || calls.mayHaveUnsent())) {
                 write(); // what was queued meanwhile goes out now: the server works while the next holder wakes
             }
         } catch (RuntimeException | Error e) { // a bug, or out of memory: the calls on the connection must not hang
@@ -143,7 +154,7 @@ final class Driver {
                 probe = false;
                 probeIdle();
                 continue;
-            } else if ((out.hasRemaining() || calls.mayHaveUnsent()) && !write()) {
+            } else if ((unsent() || calls.mayHaveUnsent()) && !write()) {
                 continue;
             } else if (readable) {
                 readable = read();
@@ -191,8 +202,11 @@ final class Driver {
         if (connected && calls.due() > 0) {
             until = earlier(until, now + DEFERRED_WRITE_NANOS); // callers may queue requests meanwhile
         }
-        int want = !connected ? (channel == null ? 0 : SelectionKey.OP_CONNECT)
+        int want = !connected ? (channel == null ? 0 : tls != null ? tls.interestOps(0) : SelectionKey.OP_CONNECT)
                 : SelectionKey.OP_READ | (out.hasRemaining() ? SelectionKey.OP_WRITE : 0);
+        if (connected && tls != null) {
+            want = tls.interestOps(want); // writable too while TLS records wait to go
+        }
         try {
             Selector waiter = selector();
             if (key != null && want != interest) {
@@ -207,7 +221,7 @@ final class Driver {
             // the socket is full: then the wait is for writable too, whatever is queued
             selecting = true;
             try {
-                ready = connected && !out.hasRemaining() && calls.mayHaveUnsent() ? waiter.selectNow()
+                ready = connected && !unsent() && calls.mayHaveUnsent() ? waiter.selectNow()
                         : waiter.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(until - now + 999_999)));
             } finally {
                 selecting = false;
@@ -263,7 +277,7 @@ final class Driver {
      */
     private void probeIdle() {
         try {
-            int n = channel.read(in);
+            int n = tls != null ? tls.read(in) : channel.read(in);
             if (n > 0) {
                 violated("the server at " + address + " sent bytes that answer no request");
             } else if (n < 0) {
@@ -274,9 +288,17 @@ final class Driver {
         }
     }
 
+    /** Whether bytes wait to go: requests taken from the line, or TLS records made of them. */
+    private boolean unsent() {
+        return out.hasRemaining() || tls != null && tls.unsentBytes() > 0;
+    }
+
     /** Writes queued requests until none is left or the socket is full; false if the connection was lost. */
     private boolean write() {
         try {
+            if (tls != null && !tls.flush()) {
+                return true; // full: the next wait is for writable as well as readable
+            }
             while (true) {
                 if (!out.hasRemaining()) {
                     out.clear();
@@ -286,8 +308,12 @@ final class Driver {
                         return true;
                     }
                 }
-                channel.write(out);
-                if (out.hasRemaining()) {
+                if (tls != null) {
+                    tls.write(out);
+                } else {
+                    channel.write(out);
+                }
+                if (unsent()) {
                     return true; // full: the next wait is for writable as well as readable
                 }
             }
@@ -301,7 +327,10 @@ final class Driver {
     private boolean read() {
         int n;
         try {
-            n = channel.read(in);
+            n = tls != null ? tls.read(in) : channel.read(in);
+        } catch (SSLException e) { // a fatal alert (TLS 1.3's refusal of a client certificate comes after the handshake)
+            violated("call to " + address + " failed: the server ended TLS: " + reason(e));
+            return false;
         } catch (IOException e) {
             lost("call to " + address + " failed reading from the connection: " + reason(e), e);
             return false;
@@ -320,7 +349,7 @@ final class Driver {
             }
             return false;
         }
-        boolean full = !in.hasRemaining();
+        boolean full = tls != null || !in.hasRemaining(); // a TLS read takes a few records: more may wait
         in.flip();
         try {
             if (calls.deliver(in) > 0) {
@@ -372,9 +401,12 @@ final class Driver {
                 interest = SelectionKey.OP_CONNECT;
                 connectDeadline = now + connectTimeoutNanos;
             }
-            if (channel.finishConnect()) {
-                if (!address.isUnix()) {
+            if (tls != null || channel.finishConnect()) {
+                if (tls == null && !address.isUnix()) {
                     channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                }
+                if (clientTls != null && !handshake()) {
+                    return now - connectDeadline >= 0 ? timedOutConnecting() : connectDeadline;
                 }
                 key.interestOps(SelectionKey.OP_READ);
                 interest = SelectionKey.OP_READ;
@@ -382,11 +414,7 @@ final class Driver {
                 connector.connected();
                 return 0;
             }
-            if (now - connectDeadline >= 0) {
-                drop();
-                throw connector.timedOut(false);
-            }
-            return connectDeadline;
+            return now - connectDeadline >= 0 ? timedOutConnecting() : connectDeadline;
         } catch (IOException e) {
             drop();
             pauseUntil = connector.retryAt(e, now, !replay || first);
@@ -395,6 +423,36 @@ final class Driver {
             }
             return pauseUntil;
         }
+    }
+
+    private long timedOutConnecting() {
+        drop();
+        throw connector.timedOut(false);
+    }
+
+    /**
+     * Begins or goes on with the TLS handshake, its tasks run here; returns whether it is done.
+     * Part of connecting: its failures are a connect's, its time counts in the connect timeout.
+     */
+    private boolean handshake() throws IOException {
+        if (tls == null) {
+            if (tlsBuffers == null) {
+                tlsBuffers = new TlsBuffers();
+            }
+            tls = new TlsPipe(clientTls.newEngine(address), channel, tlsBuffers, null, null);
+        }
+        if (tls.read(in) < 0) {
+            throw new SocketException("the server closed the connection in the TLS handshake");
+        }
+        tls.flush();
+        if (tls.isEstablished()) {
+            in.clear(); // a server sends nothing unasked: nothing of the handshake's reads is kept
+            return true;
+        }
+        int want = tls.interestOps(0);
+        key.interestOps(want);
+        interest = want;
+        return false;
     }
 
     /**
@@ -414,6 +472,10 @@ final class Driver {
 
     /** Closes the connection (not the selector), forgetting what was half written or read. */
     private void drop() {
+        if (tls != null) {
+            tls.release();
+            tls = null;
+        }
         if (channel != null) {
             try {
                 channel.close(); // cancels its key

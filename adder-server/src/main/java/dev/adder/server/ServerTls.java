@@ -9,6 +9,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -49,6 +50,13 @@ final class ServerTls {
                     return thread;
                 });
         tasks.allowCoreThreadTimeOut(true);
+        // the first engine loads and sets up the JDK's TLS (some 300 ms here): now, not on a loop's first accept
+        try {
+            newEngine().beginHandshake();
+        } catch (SSLException | RuntimeException e) {
+            tasks.shutdownNow();
+            throw new IOException("cannot begin TLS with these keys: " + e.getMessage(), e);
+        }
     }
 
     /** A server engine for a new connection, from the context as it is now. */

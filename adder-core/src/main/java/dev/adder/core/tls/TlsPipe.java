@@ -153,6 +153,9 @@ public final class TlsPipe {
         int produced;
         try {
             produced = unwrapAll(in, dst);
+        } catch (SSLException e) {
+            sendAlert();
+            throw e;
         } finally {
             if (in.hasRemaining() && !inputEnded) {
                 received = buffers.take();
@@ -195,6 +198,11 @@ public final class TlsPipe {
                 case BUFFER_UNDERFLOW:
                     return produced; // an unfinished record: the rest comes with a later read
                 case BUFFER_OVERFLOW:
+                    // the engine asks room for the length a record's header gives before it has the whole
+                    // record: an unfinished one waits for a later read, as for an underflow
+                    if (!wholeRecordAt(in)) {
+                        return produced;
+                    }
                     throw new SSLException("a TLS record is longer than the " + dst.remaining() + " bytes of room left");
                 case CLOSED:
                     inputEnded = true;
@@ -209,6 +217,15 @@ public final class TlsPipe {
                     }
             }
         }
+    }
+
+    /** Whether {@code in} holds a whole record from its position: the 5-byte header and the length it gives. */
+    private static boolean wholeRecordAt(ByteBuffer in) {
+        if (in.remaining() < 5) {
+            return false;
+        }
+        int length = (in.get(in.position() + 3) & 0xff) << 8 | in.get(in.position() + 4) & 0xff;
+        return in.remaining() >= 5 + length;
     }
 
     /** What an operation's result says of the handshake: it finished, or (after it, under TLS 1.2) it would begin again. */
@@ -242,6 +259,16 @@ public final class TlsPipe {
         } catch (RejectedExecutionException e) {
             tasksRunning = false;
             throw new SSLException("too many TLS handshakes at once", e);
+        }
+    }
+
+    /** After a failure, the engine has the alert that tells the peer why: sent if the socket takes it now. */
+    private void sendAlert() {
+        try {
+            engine.closeOutbound();
+            wrapHandshake();
+        } catch (IOException | RuntimeException alsoFailed) {
+            // the peer learns of it as the connection closes
         }
     }
 
