@@ -87,7 +87,7 @@ class MainTest {
     @Test
     void badAddressExitsTwo() {
         assertEquals(2, client.run("--connect", "tcp:localhost", "1", "2"));
-        assertEquals("adder-client: --connect: invalid adder address 'tcp:localhost': expected unix:PATH, tcp:HOST:PORT or HOST:PORT"
+        assertEquals("adder-client: --connect: invalid adder address 'tcp:localhost': expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or HOST:PORT"
                 + " (try --help)" + System.lineSeparator(), client.err());
     }
 
