@@ -17,7 +17,10 @@ import org.slf4j.LoggerFactory;
  * server's handshakes in progress are at their bound (it rests a moment and
  * looks again); a rest after {@code accept()}
  * fails; and each connection handed to the group, which gives it to its
- * least-loaded loop. Once closed it accepts nothing more. Loop thread only.
+ * least-loaded loop. On a Unix-domain listener, when allowed peers are set,
+ * a connection whose peer credentials are not admitted is closed at once
+ * too, and counted as refused ({@link PeerCheck}). Once closed it accepts
+ * nothing more. Loop thread only.
  */
 final class Acceptor {
 
@@ -37,9 +40,13 @@ final class Acceptor {
     private final Timers timers;
     private final RateLimit refusalWarnings = new RateLimit();
     private final RateLimit failureWarnings = new RateLimit();
+    /** Null when every peer the socket file lets in may connect. */
+    private final PeerCheck peerCheck;
     private boolean closed;
 
-    Acceptor(List<Listener> listeners, int maxConnections, EventLoop loop, LoopGroup group, Timers timers) {
+    /** {@code allowedPeers}: who may connect over a Unix-domain socket; null for anyone. */
+    Acceptor(List<Listener> listeners, int maxConnections, EventLoop loop, LoopGroup group, Timers timers,
+            AllowedPeers allowedPeers) {
         this.listeners = listeners.toArray(Listener[]::new);
         this.maxConnections = maxConnections;
         this.loop = loop;
@@ -48,6 +55,18 @@ final class Acceptor {
         for (Listener listener : this.listeners) {
             listener.acceptor = this;
             listener.resume = timers.create(() -> listener.interest(SelectionKey.OP_ACCEPT));
+        }
+        this.peerCheck = allowedPeers == null ? null : new PeerCheck(allowedPeers, loop.counters());
+        if (allowedPeers != null) {
+            for (Listener listener : this.listeners) {
+                if (listener.address.isUnix()) {
+                    log.info("{} admits only {}, by the peer credentials of each connection", listener.address,
+                            allowedPeers);
+                } else {
+                    log.warn("{} serves any client that reaches it: the allowed users and groups ({}) are checked"
+                            + " on Unix-domain listeners only", listener.address, allowedPeers);
+                }
+            }
         }
     }
 
@@ -77,6 +96,10 @@ final class Acceptor {
                     log.warn("refusing connections on {}: {} are open, the maximum ({} refused so far)",
                             listener.address, maxConnections, stats.refused.get());
                 }
+                continue;
+            }
+            if (peerCheck != null && listener.address.isUnix()
+                    && !peerCheck.admits(socket, listener.address, loop.nanoTime())) {
                 continue;
             }
             if (tls != null) {

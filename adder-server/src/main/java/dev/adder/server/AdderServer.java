@@ -30,6 +30,24 @@ import org.slf4j.LoggerFactory;
  * <p>{@link #start()} binds every listener and returns once clients can
  * connect; {@link #close()} stops gracefully, answering every request the
  * server has already received. All methods are safe to call from any thread.
+ *
+ * <p>Who may connect over a Unix-domain socket: the socket file's mode
+ * ({@link Builder#unixSocketPermissions}), and, once
+ * {@link Builder#allowUsers(String...)} or {@link Builder#allowGroups(String...)}
+ * is set, the kernel's peer credentials ({@code SO_PEERCRED}): a connection is
+ * served only if the effective user id of the process that connected is an
+ * allowed user, or its effective group id (its primary group, unless it
+ * changed it) an allowed group, both as they were when it called
+ * {@code connect}. Supplementary groups are not part of these credentials,
+ * so membership of an allowed group through them alone does not admit. Any
+ * other connection is closed as it is accepted, before it is served, counted
+ * among the {@link ServerStats#refused() refused}, and named (its user and
+ * group) in a warning, at most one line every five seconds; a connection
+ * whose credentials cannot be read is closed the same way. TCP connections
+ * are not checked: each TCP listener gets a warning at start, and a server
+ * with allowed users or groups and no Unix-domain listener is refused by
+ * {@link Builder#build()}; authenticate TCP clients with TLS client
+ * certificates.
  */
 public final class AdderServer implements AutoCloseable {
 

@@ -20,7 +20,7 @@ public interface AdderServerMXBean {
     /** {@return the connections accepted and served since start} */
     long getAcceptedConnections();
 
-    /** {@return the connections refused because the maximum was open} */
+    /** {@return the connections closed as they were accepted: the maximum was open, or their peer was not allowed} */
     long getRefusedConnections();
 
     /** {@return the requests answered since start} */

@@ -75,7 +75,7 @@ final class EventLoop implements Runnable, Clock {
         // the server-wide budget of held answers, shared out evenly: the loops together stay within it
         this.connections = new Connections(config.maxPendingOutput(), config.maxPendingOutputTotal() / config.loops(),
                 stats, this);
-        this.acceptor = new Acceptor(listeners, config.maxConnections(), this, group, timers);
+        this.acceptor = new Acceptor(listeners, config.maxConnections(), this, group, timers, config.allowedPeers());
         this.idleSweep = new IdleSweep(config.idleTimeout(), connections, timers, this);
         this.drainSweep = new DrainSweep(config.drainTimeout(), connections, timers, this);
         if (group.tls() != null) {

@@ -23,5 +23,7 @@ record ServerConfig(
         String threadName,
         int loops,
         /** Null when no keys were given (and so no tls: listener is there). */
-        TlsSettings tls) {
+        TlsSettings tls,
+        // who may connect over a Unix-domain socket; null: anyone the socket file lets in
+        AllowedPeers allowedPeers) {
 }

@@ -8,7 +8,8 @@ import java.util.List;
  *
  * @param openConnections connections open now
  * @param accepted        connections accepted and served (refused ones are not counted here)
- * @param refused         connections closed at once because {@code maxConnections} were open
+ * @param refused         connections closed at once, unserved: {@code maxConnections} were open, or the
+ *                        peer of a Unix-domain connection was not allowed ({@code allowUsers}, {@code allowGroups})
  * @param requests        requests answered
  * @param bytesRead       bytes read from clients
  * @param bytesWritten    bytes written to clients

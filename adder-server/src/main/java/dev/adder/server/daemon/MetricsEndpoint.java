@@ -53,7 +53,7 @@ final class MetricsEndpoint implements AutoCloseable {
         PrometheusRegistry registry = new PrometheusRegistry();
         counter(registry, "adder_connections_accepted", "Connections accepted and served", null, server,
                 ServerStats::accepted);
-        counter(registry, "adder_connections_refused", "Connections closed at once because the most were open", null,
+        counter(registry, "adder_connections_refused", "Connections closed at once: the most were open, or the peer was not allowed", null,
                 server, ServerStats::refused);
         counter(registry, "adder_requests", "Requests answered", null, server, ServerStats::requests);
         counter(registry, "adder_read_bytes", "Bytes read from clients", Unit.BYTES, server, ServerStats::bytesRead);

@@ -28,7 +28,7 @@ class MetricsEndpointTest {
     /** Each adder metric's sample name and help, as the endpoint served them with the JDK's server. */
     private static final Map<String, String> HELP = Map.ofEntries(
             Map.entry("adder_connections_accepted_total", "Connections accepted and served"),
-            Map.entry("adder_connections_refused_total", "Connections closed at once because the most were open"),
+            Map.entry("adder_connections_refused_total", "Connections closed at once: the most were open, or the peer was not allowed"),
             Map.entry("adder_requests_total", "Requests answered"),
             Map.entry("adder_read_bytes_total", "Bytes read from clients"),
             Map.entry("adder_written_bytes_total", "Bytes written to clients"),
