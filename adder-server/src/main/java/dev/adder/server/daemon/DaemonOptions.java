@@ -12,6 +12,7 @@ import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
@@ -69,6 +70,12 @@ final class DaemonOptions {
             "  --max-handshakes N          TLS handshakes in progress at once; more wait to be",
             "                              accepted (1 to " + AdderServer.MAX_MAX_HANDSHAKES + ", default "
                     + AdderServer.DEFAULT_MAX_HANDSHAKES + ")",
+            "  --allow-users LIST          over Unix sockets, serve only these users, by the",
+            "                              kernel's credentials of each connection, whatever",
+            "                              the socket mode: names or numeric ids, comma-separated",
+            "                              (default: anyone the socket mode lets in)",
+            "  --allow-groups LIST         likewise, processes whose primary (effective) group",
+            "                              is one of these; with --allow-users, either admits",
             "  --metrics tcp:HOST:PORT     serve /metrics in the Prometheus text format there",
             "                              (off by default; port 0 picks a free port)",
             "  --jmx-name NAME             the JMX name of the statistics, the same at every",
@@ -106,6 +113,9 @@ final class DaemonOptions {
     Duration busyPoll = AdderServer.DEFAULT_BUSY_POLL;
     Duration slowTurnWarning = AdderServer.DEFAULT_SLOW_TURN_WARNING;
     Set<PosixFilePermission> socketMode;
+    /** As given, each resolved once by the builder's check; empty: no check. */
+    final List<String> allowUsers = new ArrayList<>();
+    final List<String> allowGroups = new ArrayList<>();
     boolean jmx = true;
     String jmxName = AdderServer.DEFAULT_JMX_NAME;
     AdderAddress metrics;
@@ -133,6 +143,8 @@ final class DaemonOptions {
                 inlineValue = arg.substring(equals + 1);
             }
             switch (name) {
+                case "--allow-users", "--allow-groups" ->
+                        options.set(name, inlineValue != null ? inlineValue : valueAfter(args, ++i, name));
                 case "-h", "--help" -> options.help = true;
                 case "-V", "--version" -> options.version = true;
                 case "--no-jmx" -> options.jmx = false;
@@ -158,6 +170,12 @@ final class DaemonOptions {
         }
         if (!options.help && !options.version) {
             options.checkTls();
+        }
+        if ((!options.allowUsers.isEmpty() || !options.allowGroups.isEmpty())
+                && options.listen.stream().noneMatch(AdderAddress::isUnix)) {
+            throw new UsageException((options.allowUsers.isEmpty() ? "--allow-groups" : "--allow-users")
+                    + " checks Unix-domain connections only, and no --listen is unix:PATH: it would check nothing"
+                    + " (TCP clients cannot be told apart this way)");
         }
         return options;
     }
@@ -208,6 +226,16 @@ final class DaemonOptions {
                 case "--tls-keystore-password-file" -> tlsKeyStorePassword = firstLine(Path.of(value));
                 case "--tls-client-ca" -> tlsClientCa = Path.of(value);
                 case "--max-handshakes" -> maxHandshakes = (int) wholeNumber(value, 1, AdderServer.MAX_MAX_HANDSHAKES);
+                case "--allow-users" -> {
+                    List<String> users = list(value);
+                    AdderServer.builder().allowUsers(users); // the builder's check: names resolved, with its message
+                    allowUsers.addAll(users);
+                }
+                case "--allow-groups" -> {
+                    List<String> groups = list(value);
+                    AdderServer.builder().allowGroups(groups);
+                    allowGroups.addAll(groups);
+                }
                 case "--jmx-name" -> {
                     AdderServer.builder().jmxName(value); // the builder's check, with its message
                     jmxName = value;
@@ -227,6 +255,19 @@ final class DaemonOptions {
             throw new IllegalArgumentException("cannot read " + file + ": "
                     + (e instanceof NoSuchFileException ? "no such file" : e.getMessage()));
         }
+    }
+
+    /** The value of an option given as {@code --opt VALUE}, at {@code args[i]}. */
+    private static String valueAfter(String[] args, int i, String name) throws UsageException {
+        if (i >= args.length) {
+            throw new UsageException(name + " needs a value");
+        }
+        return args[i];
+    }
+
+    /** Comma-separated entries, empty ones kept (for the builder to refuse): "" is no entry at all. */
+    private static List<String> list(String value) {
+        return value.isEmpty() ? List.of() : Arrays.asList(value.split(",", -1));
     }
 
     private static long wholeNumber(String value, long min, long max) {

@@ -127,6 +127,12 @@ public final class Main {
             builder.tlsClientCa(options.tlsClientCa);
         }
         options.listen.forEach(builder::listen);
+        if (!options.allowUsers.isEmpty()) {
+            builder.allowUsers(options.allowUsers);
+        }
+        if (!options.allowGroups.isEmpty()) {
+            builder.allowGroups(options.allowGroups);
+        }
         AdderServer server = builder.build();
         synchronized (this) {
             if (stopping) {
