@@ -10,7 +10,9 @@ import org.slf4j.LoggerFactory;
  * through, and their handshakes' deadline. Handshakes are timed in the
  * order they began (they all have the same timeout), so one timer, set for
  * the oldest, is enough; those that ended are dropped as they reach the
- * front. Loop thread only.
+ * front. What waits in that line for an ended handshake is a small token
+ * that no longer names its channel, so a closed connection's engine is not
+ * kept for the rest of the timeout. Loop thread only.
  */
 final class LoopTls {
 
@@ -22,7 +24,7 @@ final class LoopTls {
     private final Timers timers;
     private final Clock clock;
     private final Timers.Timer timer;
-    private final ArrayDeque<TlsConnectionChannel> begun = new ArrayDeque<>();
+    private final ArrayDeque<Handshake> begun = new ArrayDeque<>();
     private final RateLimit timeoutWarnings = new RateLimit();
     private long timedOut;
 
@@ -34,11 +36,24 @@ final class LoopTls {
         this.timer = timers.create(this::check);
     }
 
-    void begun(TlsConnectionChannel channel) {
-        begun.addLast(channel);
-        if (!timer.isScheduled()) {
-            timers.schedule(timer, channel.startedNanos + shared.handshakeTimeoutNanos);
+    /** A handshake in line for its deadline: its channel until it ends, then null. */
+    static final class Handshake {
+        final long startedNanos;
+        TlsConnectionChannel channel;
+
+        Handshake(TlsConnectionChannel channel, long startedNanos) {
+            this.channel = channel;
+            this.startedNanos = startedNanos;
         }
+    }
+
+    Handshake begun(TlsConnectionChannel channel, long startedNanos) {
+        Handshake handshake = new Handshake(channel, startedNanos);
+        begun.addLast(handshake);
+        if (!timer.isScheduled()) {
+            timers.schedule(timer, startedNanos + shared.handshakeTimeoutNanos);
+        }
+        return handshake;
     }
 
     /** A handshake ended, one way or another. */
@@ -57,12 +72,12 @@ final class LoopTls {
     private void check() {
         long now = clock.nanoTime();
         while (!begun.isEmpty()) {
-            TlsConnectionChannel oldest = begun.peekFirst();
-            if (oldest.handshakeEnded()) {
+            Handshake oldest = begun.peekFirst();
+            if (oldest.channel == null) {
                 begun.pollFirst();
             } else if (now - oldest.startedNanos - shared.handshakeTimeoutNanos >= 0) {
                 begun.pollFirst();
-                oldest.timedOut();
+                oldest.channel.timedOut();
             } else {
                 timers.schedule(timer, oldest.startedNanos + shared.handshakeTimeoutNanos);
                 return;

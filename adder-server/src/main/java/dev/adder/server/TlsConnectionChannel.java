@@ -28,8 +28,10 @@ final class TlsConnectionChannel implements ConnectionChannel {
     private final SocketConnectionChannel socket;
     private final TlsPipe pipe;
     private final LoopTls loopTls;
-    final long startedNanos;
+    private final long startedNanos;
     private Connection connection;
+    /** Its place in the loop's line of handshakes to time; null once the handshake ended. */
+    private LoopTls.Handshake timing;
     /** What the connection last asked for. */
     private int wanted = SelectionKey.OP_READ;
     /** The output is to end: once the close_notify is sent, the socket's output is shut down. */
@@ -47,7 +49,7 @@ final class TlsConnectionChannel implements ConnectionChannel {
     /** The connection this channel serves; set once, right after both are made. */
     void servedBy(Connection served) {
         this.connection = served;
-        loopTls.begun(this);
+        this.timing = loopTls.begun(this, startedNanos);
     }
 
     /** On the loop, once the handshake's tasks ran: it goes on where it stopped. */
@@ -180,11 +182,11 @@ final class TlsConnectionChannel implements ConnectionChannel {
         if (!handshakeEnded) {
             handshakeEnded = true;
             loopTls.ended();
+            if (timing != null) {
+                timing.channel = null;
+                timing = null;
+            }
         }
-    }
-
-    boolean handshakeEnded() {
-        return handshakeEnded;
     }
 
     /** The handshake took too long: the connection closes. */
