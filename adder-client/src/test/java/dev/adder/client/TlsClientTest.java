@@ -7,7 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.server.AdderServer;
+import dev.adder.testing.Skip;
 import dev.adder.testing.TestTls;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,7 +18,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -90,6 +96,34 @@ class TlsClientTest {
                 thread.join();
             }
             assertEquals(List.of(), failures);
+        }
+    }
+
+    @Test
+    void virtualThreadsShareOneTlsConnection() throws Throwable {
+        Skip.unless(Runtime.version().feature() >= 21,
+                "virtual threads need Java 21 or later; .ci/run runs this test again on such a JDK");
+        TestTls tls = TestTls.in(dir);
+        AtomicLong wrong = new AtomicLong();
+        try (AdderServer server = start(tls, "tls:127.0.0.1:0", false);
+             AdderClient client = AdderClient.builder(at(server, "127.0.0.1")).tlsCa(tls.ca()).connect()) {
+            ExecutorService virtual = (ExecutorService) MethodHandles.publicLookup().findStatic(Executors.class,
+                    "newVirtualThreadPerTaskExecutor", MethodType.methodType(ExecutorService.class)).invoke();
+            for (int t = 0; t < 1_000; t++) {
+                long base = t * 1_000L;
+                virtual.submit(() -> {
+                    for (long i = 0; i < 20; i++) {
+                        if (client.add(base + i, i) != base + 2 * i) {
+                            wrong.incrementAndGet();
+                        }
+                    }
+                });
+            }
+            virtual.shutdown();
+            assertTrue(virtual.awaitTermination(100, TimeUnit.SECONDS));
+            assertEquals(0, wrong.get(), "answers handed to the wrong caller");
+            assertEquals(1_000 * 20, server.stats().requests());
+            assertEquals(1, server.stats().accepted(), "one TLS connection for every caller");
         }
     }
 
