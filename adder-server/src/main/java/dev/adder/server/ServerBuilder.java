@@ -5,8 +5,6 @@ import dev.adder.core.HumanDuration;
 import java.nio.file.attribute.PosixFilePermission;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Collection;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Objects;
@@ -20,7 +18,7 @@ import javax.management.ObjectName;
  * set. Package-private, so that the public API is that one class; each
  * setter returns it.
  */
-abstract class ServerBuilder extends TlsBuilder {
+abstract class ServerBuilder extends AccessBuilder {
     private final List<AdderAddress> listen = new ArrayList<>();
     private int maxConnections = AdderServer.DEFAULT_MAX_CONNECTIONS;
     private int maxPendingOutput = AdderServer.DEFAULT_MAX_PENDING_OUTPUT;
@@ -30,7 +28,6 @@ abstract class ServerBuilder extends TlsBuilder {
     private Duration slowTurnWarning = AdderServer.DEFAULT_SLOW_TURN_WARNING;
     private Duration busyPoll = AdderServer.DEFAULT_BUSY_POLL;
     private Set<PosixFilePermission> unixSocketPermissions;
-    private AllowedPeers allowedPeers = AllowedPeers.NONE;
     private boolean registerMBean;
     private ObjectName jmxName;
     private String threadName = "adder-loop";
@@ -192,61 +189,6 @@ abstract class ServerBuilder extends TlsBuilder {
     }
 
     /**
-     * Admits over Unix-domain sockets only these users, and the groups of
-     * {@link AdderServer.Builder#allowGroups(String...)}, whatever the socket
-     * file's mode: {@link AdderServer} says what is checked (the kernel's
-     * credentials at {@code connect}), and what is not (TCP). An entry is a
-     * user name or a decimal user id (0 to 2147483647, named or not; digits
-     * that are a user's name are that user, as {@code chown} reads them),
-     * resolved to an id here, once. Each call adds.
-     *
-     * @param users user names or ids, at least one
-     * @return this builder
-     * @throws IllegalArgumentException for no entry, an empty one, an unknown
-     *         name, an id out of range, or a user database that cannot be read
-     */
-    public AdderServer.Builder allowUsers(String... users) {
-        return allowUsers(Arrays.asList(Objects.requireNonNull(users, "users")));
-    }
-
-    /**
-     * As {@link AdderServer.Builder#allowUsers(String...)}, from a collection.
-     *
-     * @param users user names or ids, at least one
-     * @return this builder
-     */
-    public AdderServer.Builder allowUsers(Collection<String> users) {
-        this.allowedPeers = allowedPeers.withUsers(users, AllowedPeers.defaultLookup());
-        return self();
-    }
-
-    /**
-     * Admits over Unix-domain sockets only the processes whose primary group
-     * (effective group id at {@code connect}) is one of these, and the users
-     * of {@link AdderServer.Builder#allowUsers(String...)}. Supplementary
-     * groups are not seen. An entry is a group name or a decimal group id,
-     * resolved here, once; each call adds.
-     *
-     * @param groups group names or ids, at least one
-     * @return this builder
-     * @throws IllegalArgumentException as {@link AdderServer.Builder#allowUsers(String...)} does, for groups
-     */
-    public AdderServer.Builder allowGroups(String... groups) {
-        return allowGroups(Arrays.asList(Objects.requireNonNull(groups, "groups")));
-    }
-
-    /**
-     * As {@link AdderServer.Builder#allowGroups(String...)}, from a collection.
-     *
-     * @param groups group names or ids, at least one
-     * @return this builder
-     */
-    public AdderServer.Builder allowGroups(Collection<String> groups) {
-        this.allowedPeers = allowedPeers.withGroups(groups, AllowedPeers.defaultLookup());
-        return self();
-    }
-
-    /**
      * Registers the statistics as a JMX MBean while the server runs (default
      * off), under {@value AdderServer#DEFAULT_JMX_NAME} unless {@link AdderServer.Builder#jmxName} gives
      * another name. A name another MBean holds is not taken over: the
@@ -336,7 +278,7 @@ abstract class ServerBuilder extends TlsBuilder {
         }
         return new AdderServer(new ServerConfig(List.copyOf(listen), maxConnections, maxPendingOutput,
                 maxPendingOutputTotal, idleTimeout, drainTimeout, busyPoll, slowTurnWarning, unixSocketPermissions, registerMBean,
-                jmxName == null ? defaultJmxName() : jmxName, threadName, loops, tls, allowedPeers.forListeners(listen)));
+                jmxName == null ? defaultJmxName() : jmxName, threadName, loops, tls, allowedPeers(listen)));
     }
 
     private static ObjectName defaultJmxName() {

@@ -1,18 +1,23 @@
 package dev.adder.server;
 
+import dev.adder.core.AdderAddress;
 import dev.adder.core.HumanDuration;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.List;
 import java.util.Objects;
 import javax.net.ssl.SSLContext;
 
 /**
- * The TLS settings of {@link AdderServer.Builder}, whose public methods
- * these are (beside {@link ServerBuilder}'s): where the keys come from,
- * which clients are admitted, and the handshakes' bounds. They apply to the
- * server's {@code tls:} listeners; a server with such a listener needs keys.
+ * The settings of {@link AdderServer.Builder} that say who may connect, and
+ * how (beside {@link ServerBuilder}'s, whose base this is): the users and
+ * groups admitted over Unix-domain sockets; and for {@code tls:} listeners,
+ * where the keys come from, which clients are admitted, and the handshakes'
+ * bounds. A server with a {@code tls:} listener needs keys.
  */
-abstract class TlsBuilder {
+abstract class AccessBuilder {
     private SSLContext context;
     private Path certificateChain;
     private Path privateKey;
@@ -22,12 +27,69 @@ abstract class TlsBuilder {
     private boolean requireClientCertificates;
     private int maxHandshakes = AdderServer.DEFAULT_MAX_HANDSHAKES;
     private Duration handshakeTimeout = AdderServer.DEFAULT_HANDSHAKE_TIMEOUT;
+    private AllowedPeers allowedPeers = AllowedPeers.NONE;
 
-    TlsBuilder() {
+    AccessBuilder() {
     }
 
     /** This builder, as the public class it is. */
     abstract AdderServer.Builder self();
+
+    /**
+     * Admits over Unix-domain sockets only these users, and the groups of
+     * {@link AdderServer.Builder#allowGroups(String...)}, whatever the socket
+     * file's mode: {@link AdderServer} says what is checked (the kernel's
+     * credentials at {@code connect}), and what is not (TCP). An entry is a
+     * user name or a decimal user id (0 to 2147483647, named or not; digits
+     * that are a user's name are that user, as {@code chown} reads them),
+     * resolved to an id here, once. Each call adds.
+     *
+     * @param users user names or ids, at least one
+     * @return this builder
+     * @throws IllegalArgumentException for no entry, an empty one, an unknown
+     *         name, an id out of range, or a user database that cannot be read
+     */
+    public AdderServer.Builder allowUsers(String... users) {
+        return allowUsers(Arrays.asList(Objects.requireNonNull(users, "users")));
+    }
+
+    /**
+     * As {@link AdderServer.Builder#allowUsers(String...)}, from a collection.
+     *
+     * @param users user names or ids, at least one
+     * @return this builder
+     */
+    public AdderServer.Builder allowUsers(Collection<String> users) {
+        this.allowedPeers = allowedPeers.withUsers(users, AllowedPeers.defaultLookup());
+        return self();
+    }
+
+    /**
+     * Admits over Unix-domain sockets only the processes whose primary group
+     * (effective group id at {@code connect}) is one of these, and the users
+     * of {@link AdderServer.Builder#allowUsers(String...)}. Supplementary
+     * groups are not seen. An entry is a group name or a decimal group id,
+     * resolved here, once; each call adds.
+     *
+     * @param groups group names or ids, at least one
+     * @return this builder
+     * @throws IllegalArgumentException as {@link AdderServer.Builder#allowUsers(String...)} does, for groups
+     */
+    public AdderServer.Builder allowGroups(String... groups) {
+        return allowGroups(Arrays.asList(Objects.requireNonNull(groups, "groups")));
+    }
+
+    /**
+     * As {@link AdderServer.Builder#allowGroups(String...)}, from a collection.
+     *
+     * @param groups group names or ids, at least one
+     * @return this builder
+     */
+    public AdderServer.Builder allowGroups(Collection<String> groups) {
+        this.allowedPeers = allowedPeers.withGroups(groups, AllowedPeers.defaultLookup());
+        return self();
+    }
+
 
     /**
      * The TLS listeners present this PEM certificate chain (the server's own certificate first,
@@ -136,6 +198,11 @@ abstract class TlsBuilder {
         }
         this.handshakeTimeout = timeout;
         return self();
+    }
+
+    /** Who may connect over the Unix-domain listeners among {@code listen}; null if anyone the file mode lets in. */
+    AllowedPeers allowedPeers(List<AdderAddress> listen) {
+        return allowedPeers.forListeners(listen);
     }
 
     /** The TLS settings, or null if no keys were given. */
