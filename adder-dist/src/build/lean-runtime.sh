@@ -37,6 +37,12 @@ done
 # the JDK modules jdeps finds in the daemon's and the client's jars (jdeps --print-module-deps
 # --ignore-missing-deps), java.naming for logback's configuration lookups among them
 modules=java.base,java.logging,java.naming,java.xml,jdk.management,jdk.net,jdk.unsupported
+# TLS: up to Java 21 the EC provider (ECDHE and X25519 key exchange, EC keys) is a module of its own
+# that no jar names; without it a tls: listener offers only finite-field groups, and refuses clients
+# that offer none (OpenSSL's socat among them) and every EC key. From Java 22 it is in java.base.
+if [ -f "$jdk/jmods/jdk.crypto.ec.jmod" ]; then
+  modules=$modules,jdk.crypto.ec
+fi
 modules=$modules,dev.adder.server,dev.adder.client,ch.qos.logback.classic
 "$jdk/bin/jlink" --module-path "$jdk/jmods:$work/modules" --add-modules "$modules" \
     --strip-debug --no-header-files --no-man-pages --generate-cds-archive --output "$runtime"
