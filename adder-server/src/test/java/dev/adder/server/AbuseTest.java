@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
-import dev.adder.testing.Transport;
+import dev.adder.testing.TransportWithTls;
 import java.io.IOException;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
@@ -68,14 +68,14 @@ class AbuseTest {
     }
 
     @ParameterizedTest(name = "{0}, {1} loops")
-    @CsvSource({"UNIX, 1", "TCP, 1", "UNIX, 4", "TCP, 4"})
-    void checkedClientsFinishRightWhileOthersMisbehave(Transport transport, int loops) throws Exception {
+    @CsvSource({"UNIX, 1", "TCP, 1", "TLS, 1", "UNIX, 4", "TCP, 4", "TLS, 4"})
+    void checkedClientsFinishRightWhileOthersMisbehave(TransportWithTls transport, int loops) throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(CHECKED_CLIENTS + Abuse.values().length);
         AtomicBoolean checkedDone = new AtomicBoolean();
         AtomicLong abusiveConnections = new AtomicLong();
         AtomicLong resetsAtOnce = new AtomicLong();
         List<RawClient> lingering = java.util.Collections.synchronizedList(new ArrayList<>());
-        try (AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).loops(loops)
+        try (AdderServer server = transport.builder(dir).loops(loops)
                 .idleTimeout(Duration.ofSeconds(2)).maxPendingOutput(64 * 1024).build()) {
             server.start();
             AdderAddress address = server.addresses().get(0);

@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
-import dev.adder.testing.Transport;
+import dev.adder.testing.TransportWithTls;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
@@ -95,10 +95,10 @@ class LifecycleTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Transport.class)
-    void closeWhileFiftyClientsPipelineAnswersEveryRequestReceived(Transport transport) throws Exception {
+    @EnumSource(TransportWithTls.class)
+    void closeWhileFiftyClientsPipelineAnswersEveryRequestReceived(TransportWithTls transport) throws Exception {
         String threadName = "adder-loop-close-test-" + transport;
-        AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir)).threadName(threadName).build();
+        AdderServer server = transport.builder(dir).threadName(threadName).build();
         server.start();
         AdderAddress address = server.addresses().get(0);
         int clients = 50;
@@ -129,7 +129,7 @@ class LifecycleTest {
             assertFalse(server.isRunning());
             assertTrue(Thread.getAllStackTraces().keySet().stream().noneMatch(t -> t.getName().equals(threadName)),
                     "the loop thread is still alive");
-            if (transport == Transport.UNIX) {
+            if (transport == TransportWithTls.UNIX) {
                 assertFalse(Files.exists(address.unixPath(), LinkOption.NOFOLLOW_LINKS));
             }
             server.close(); // a second close is a no-op
@@ -141,8 +141,8 @@ class LifecycleTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Transport.class)
-    void closeWithIdleClientsReturnsAndTheyReadEndOfStream(Transport transport) throws IOException {
+    @EnumSource(TransportWithTls.class)
+    void closeWithIdleClientsReturnsAndTheyReadEndOfStream(TransportWithTls transport) throws IOException {
         AdderServer server = transport.startServer(dir);
         try (RawClient idle = RawClient.connect(server.addresses().get(0))) {
             assertEquals(17, idle.add(7, 10));

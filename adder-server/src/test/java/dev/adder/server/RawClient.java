@@ -2,6 +2,7 @@ package dev.adder.server;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
+import dev.adder.testing.TestTls;
 import java.io.EOFException;
 import java.io.IOException;
 import java.net.StandardSocketOptions;
@@ -19,17 +20,31 @@ final class RawClient implements AutoCloseable {
         this.channel = channel;
     }
 
+    /** A client of {@code address}; of a {@code tls:} one, through TLS ({@link TlsSocketChannel}), trusting the test CA. */
     static RawClient connect(AdderAddress address) throws IOException {
         SocketChannel channel = SocketChannel.open(address.toSocketAddress());
         if (!address.isUnix()) {
             channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
         }
-        return new RawClient(channel);
+        return wrap(channel, address);
     }
 
     /** A client over a channel the test connected itself, with options of its choosing. */
     static RawClient wrap(SocketChannel channel) {
         return new RawClient(channel);
+    }
+
+    /** A client over a channel the test connected itself to {@code address}: through TLS if it is a {@code tls:} one. */
+    static RawClient wrap(SocketChannel channel, AdderAddress address) throws IOException {
+        if (!address.isTls()) {
+            return new RawClient(channel);
+        }
+        try {
+            return new RawClient(TlsSocketChannel.over(channel, TestTls.trustingCa(), address.host()));
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
     }
 
     static byte[] request(long x, long y) {

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
 import dev.adder.testing.CheckedSums;
-import dev.adder.testing.Transport;
+import dev.adder.testing.TransportWithTls;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -29,8 +29,8 @@ class ServingTest {
     Path dir;
 
     @ParameterizedTest
-    @EnumSource(Transport.class)
-    void teachingClientSequenceGetsSeventeen(Transport transport) throws IOException {
+    @EnumSource(TransportWithTls.class)
+    void teachingClientSequenceGetsSeventeen(TransportWithTls transport) throws IOException {
         try (AdderServer server = transport.startServer(dir);
              RawClient client = RawClient.connect(server.addresses().get(0))) {
             // x and y in two separate 8-byte writes, then one 8-byte read, as the Python client does
@@ -43,8 +43,8 @@ class ServingTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Transport.class)
-    void protocolVectorsAreAnsweredOverTheWire(Transport transport) throws IOException {
+    @EnumSource(TransportWithTls.class)
+    void protocolVectorsAreAnsweredOverTheWire(TransportWithTls transport) throws IOException {
         long[][] vectors = {
             {7, 10, 17}, {0, 0, 0}, {-1, 1, 0}, {-5, -7, -12},
             {Long.MAX_VALUE, 1, Long.MIN_VALUE}, {Long.MIN_VALUE, -1, Long.MAX_VALUE},
@@ -60,8 +60,8 @@ class ServingTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Transport.class)
-    void requestsSentOneByteAtATimeAreAnswered(Transport transport) throws IOException {
+    @EnumSource(TransportWithTls.class)
+    void requestsSentOneByteAtATimeAreAnswered(TransportWithTls transport) throws IOException {
         try (AdderServer server = transport.startServer(dir);
              RawClient client = RawClient.connect(server.addresses().get(0))) {
             for (long i = 0; i < 20; i++) {
@@ -75,8 +75,8 @@ class ServingTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Transport.class)
-    void manyRequestsInOneWriteAreAllAnswered(Transport transport) throws IOException {
+    @EnumSource(TransportWithTls.class)
+    void manyRequestsInOneWriteAreAllAnswered(TransportWithTls transport) throws IOException {
         int count = 5_000;
         long[] xs = new long[count];
         long[] ys = new long[count];
@@ -94,8 +94,8 @@ class ServingTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Transport.class)
-    void aMillionPipelinedRequestsOnOneConnectionAreAnsweredInOrder(Transport transport) throws Exception {
+    @EnumSource(TransportWithTls.class)
+    void aMillionPipelinedRequestsOnOneConnectionAreAnsweredInOrder(TransportWithTls transport) throws Exception {
         int count = 1_000_000;
         int perWrite = 4096;
         ExecutorService writer = Executors.newSingleThreadExecutor();
@@ -142,8 +142,8 @@ class ServingTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Transport.class)
-    void fiveHundredConcurrentClientsEachGetTheirOwnAnswers(Transport transport) throws Exception {
+    @EnumSource(TransportWithTls.class)
+    void fiveHundredConcurrentClientsEachGetTheirOwnAnswers(TransportWithTls transport) throws Exception {
         int clients = 500;
         int requestsEach = 50;
         try (AdderServer server = transport.startServer(dir)) {
@@ -170,8 +170,8 @@ class ServingTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Transport.class)
-    void pipeliningClientDoesNotStarveAPingPongClient(Transport transport) throws Exception {
+    @EnumSource(TransportWithTls.class)
+    void pipeliningClientDoesNotStarveAPingPongClient(TransportWithTls transport) throws Exception {
         ExecutorService pipeline = Executors.newFixedThreadPool(2);
         java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         try (AdderServer server = transport.startServer(dir);

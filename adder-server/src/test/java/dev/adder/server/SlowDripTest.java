@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
-import dev.adder.testing.Transport;
+import dev.adder.testing.TransportWithTls;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -37,12 +37,12 @@ class SlowDripTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Transport.class)
-    void drippingClientsAreAnsweredAndDroppedOnlyAfterTheyStop(Transport transport) throws Exception {
+    @EnumSource(TransportWithTls.class)
+    void drippingClientsAreAnsweredAndDroppedOnlyAfterTheyStop(TransportWithTls transport) throws Exception {
         int clients = 20;
         int requests = 4;
         ExecutorService pool = Executors.newFixedThreadPool(clients);
-        try (AdderServer server = AdderServer.builder().listen(transport.listenAddress(dir))
+        try (AdderServer server = transport.builder(dir)
                 .idleTimeout(IDLE_TIMEOUT).build()) {
             server.start();
             AdderAddress address = server.addresses().get(0);
