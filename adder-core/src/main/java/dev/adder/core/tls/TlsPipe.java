@@ -22,7 +22,8 @@ import javax.net.ssl.SSLHandshakeException;
  *
  * <p>The invariant: records the peer sent that the engine has not taken yet
  * are in {@code received} (null when there are none: at most one unfinished
- * record); records the engine made that the socket has not taken yet are in
+ * record, but for the records behind a handshake message whose task runs);
+ * records the engine made that the socket has not taken yet are in
  * {@code unsent} (null when there are none); plain bytes are wrapped only
  * while {@code unsent} is null, so what it holds unsent stays about one
  * write's worth. Both are held only while they are not empty; the buffers a
@@ -99,12 +100,12 @@ public final class TlsPipe {
     }
 
     /**
-     * The least room a read's destination must have: one whole record, decrypted.
+     * The least room a read's destination must have: one whole record, decrypted, beside the records it holds.
      *
      * @return bytes
      */
     public int smallestRead() {
-        return buffers.packetBytes();
+        return buffers.packetBytes() + (received == null ? 0 : received.position());
     }
 
     /**
@@ -153,14 +154,14 @@ public final class TlsPipe {
         int produced;
         try {
             produced = unwrapAll(in, dst);
-        } catch (SSLException e) {
+        } catch (SSLException e) { // a failure ends the pipe: nothing is kept then
             sendAlert();
             throw e;
-        } finally {
-            if (in.hasRemaining() && !inputEnded) {
-                received = buffers.take();
-                received.put(in);
-            }
+        }
+        if (in.hasRemaining() && !inputEnded) {
+            // an unfinished record; or, when a task stopped the unwrapping, whole records too, which may be more
+            received = in.remaining() <= buffers.packetBytes() ? buffers.take() : ByteBuffer.allocate(in.remaining());
+            received.put(in);
         }
         if (produced > 0) {
             inputEnded |= ended;
