@@ -60,11 +60,12 @@ public final class TlsFiles {
         List<X509Certificate> certificates = certificates(chain);
         PrivateKey privateKey = privateKey(key);
         checkPair(certificates.get(0), privateKey, chain, key);
+        TrustManager[] trust = trustManagersOf(trusted); // before the key's try: a CA file at fault is named alone
         try {
             KeyStore store = KeyStore.getInstance("PKCS12");
             store.load(null, null);
             store.setKeyEntry("adder", privateKey, NO_PASSWORD, certificates.toArray(Certificate[]::new));
-            return context(keyManagers(store, NO_PASSWORD), trusted == null ? null : trustManagers(trusted));
+            return context(keyManagers(store, NO_PASSWORD), trust);
         } catch (GeneralSecurityException | IOException e) {
             throw new IOException("cannot use the key in " + key + " with the certificates in " + chain + ": "
                     + describe(e), e);
@@ -122,6 +123,15 @@ public final class TlsFiles {
         KeyManagerFactory factory = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
         factory.init(store, password);
         return factory.getKeyManagers();
+    }
+
+    /** The trust managers of {@code trusted} (null for the JDK's default), a failure naming that file. */
+    private static TrustManager[] trustManagersOf(Path trusted) throws IOException {
+        try {
+            return trusted == null ? null : trustManagers(trusted);
+        } catch (GeneralSecurityException e) {
+            throw new IOException("cannot trust the CA certificates in " + trusted + ": " + describe(e), e);
+        }
     }
 
     private static TrustManager[] trustManagers(Path trusted) throws IOException, GeneralSecurityException {
