@@ -1,15 +1,23 @@
 package dev.adder.server.daemon;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.adder.core.AdderAddress;
 import dev.adder.server.AdderServer;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -111,5 +119,88 @@ class DaemonOptionsTest {
                 assertThrows(IllegalArgumentException.class, () -> builder.drainTimeout(Duration.ofSeconds(-1))).getMessage());
         assertEquals("maxPendingOutputTotal must be from 65536 bytes to 1099511627776 bytes, not 1024",
                 assertThrows(IllegalArgumentException.class, () -> builder.maxPendingOutputTotal(1024)).getMessage());
+    }
+
+    @Test
+    void tlsKeysAreReadFromTheirOptionsWithATlsListener(@TempDir Path dir) throws Exception {
+        DaemonOptions pem = DaemonOptions.parse(new String[] {"--listen", "tls:127.0.0.1:0", "--tls-cert", "chain.pem",
+            "--tls-key=key.pem", "--tls-client-ca", "clients.pem", "--max-handshakes", "100000"});
+        assertEquals(List.of(AdderAddress.tls("127.0.0.1", 0)), pem.listen);
+        assertEquals(Path.of("chain.pem"), pem.tlsCert);
+        assertEquals(Path.of("key.pem"), pem.tlsKey);
+        assertEquals(Path.of("clients.pem"), pem.tlsClientCa);
+        assertEquals(100_000, pem.maxHandshakes);
+        assertNull(pem.tlsKeyStore);
+
+        Path password = Files.writeString(dir.resolve("password"), "s3cret word\nsecond line ignored\n");
+        DaemonOptions store = DaemonOptions.parse(new String[] {"--listen", "tls:[::1]:8443", "--tls-keystore", "keys.p12",
+            "--tls-keystore-password-file", password.toString()});
+        assertEquals(Path.of("keys.p12"), store.tlsKeyStore);
+        assertArrayEquals("s3cret word".toCharArray(), store.tlsKeyStorePassword, "the file's first line, spaces kept");
+        assertEquals(AdderServer.DEFAULT_MAX_HANDSHAKES, store.maxHandshakes);
+        // a password file written on Windows, and an empty one
+        Files.writeString(password, "crlf\r\n");
+        assertArrayEquals("crlf".toCharArray(), DaemonOptions.parse(new String[] {"--listen", "tls:127.0.0.1:0",
+            "--tls-keystore", "keys.p12", "--tls-keystore-password-file", password.toString()}).tlsKeyStorePassword);
+        Files.writeString(password, "");
+        assertArrayEquals(new char[0], DaemonOptions.parse(new String[] {"--listen", "tls:127.0.0.1:0",
+            "--tls-keystore", "keys.p12", "--tls-keystore-password-file", password.toString()}).tlsKeyStorePassword);
+        assertArrayEquals(new char[0], DaemonOptions.parse(new String[] {"--listen", "tls:127.0.0.1:0",
+            "--tls-keystore", "keys.p12"}).tlsKeyStorePassword, "no password file: no password");
+    }
+
+    @Test
+    void tlsOptionsThatDoNotGoTogetherAreUsageErrors(@TempDir Path dir) {
+        assertEquals("a tls: listener needs keys: --tls-cert FILE --tls-key FILE, or --tls-keystore FILE",
+                usageError("--listen", "tls:127.0.0.1:0"));
+        assertEquals("a tls: listener needs keys: --tls-cert FILE --tls-key FILE, or --tls-keystore FILE",
+                usageError("--listen", "tls:127.0.0.1:0", "--tls-client-ca", "clients.pem"));
+        assertEquals("--tls-cert needs --tls-key", usageError("--listen", "tls:127.0.0.1:0", "--tls-cert", "c.pem"));
+        assertEquals("--tls-key needs --tls-cert", usageError("--listen", "tls:127.0.0.1:0", "--tls-key", "k.pem"));
+        assertEquals("--tls-keystore and --tls-cert/--tls-key are two ways to give the keys: use one",
+                usageError("--listen", "tls:127.0.0.1:0", "--tls-keystore", "k.p12", "--tls-cert", "c.pem",
+                        "--tls-key", "k.pem"));
+        for (String[] keys : new String[][] {{"--tls-cert", "c.pem", "--tls-key", "k.pem"}, {"--tls-keystore", "k.p12"},
+            {"--tls-client-ca", "clients.pem"}}) {
+            assertEquals("TLS keys are given but no --listen tls:HOST:PORT", usageError(keys));
+            String[] withTcp = java.util.stream.Stream.concat(java.util.stream.Stream.of("--listen", "tcp:127.0.0.1:0"),
+                    java.util.Arrays.stream(keys)).toArray(String[]::new);
+            assertEquals("TLS keys are given but no --listen tls:HOST:PORT", usageError(withTcp));
+        }
+        Path missing = dir.resolve("missing");
+        assertEquals("--tls-keystore-password-file: cannot read " + missing + ": no such file",
+                usageError("--listen", "tls:127.0.0.1:0", "--tls-keystore", "k.p12", "--tls-keystore-password-file",
+                        missing.toString()));
+        assertEquals("--tls-cert needs a value", usageError("--listen", "tls:127.0.0.1:0", "--tls-cert"));
+    }
+
+    @ParameterizedTest
+    @CsvSource({"0", "100001", "-1", "many"})
+    void maxHandshakesOutOfItsRangeIsAUsageError(String value) {
+        assertEquals("--max-handshakes: '" + value + "' is not a whole number from 1 to 100000",
+                usageError("--max-handshakes", value));
+    }
+
+    @Test
+    void helpAndVersionNeedNoKeysForATlsListener() throws Exception {
+        assertTrue(DaemonOptions.parse(new String[] {"--listen", "tls:127.0.0.1:0", "--help"}).help);
+        assertTrue(DaemonOptions.parse(new String[] {"--listen", "tls:127.0.0.1:0", "-V"}).version);
+        for (String option : List.of("--tls-cert FILE", "--tls-key FILE", "--tls-keystore FILE",
+                "--tls-keystore-password-file", "--tls-client-ca FILE", "--max-handshakes N", "tls:HOST:PORT", "SIGHUP")) {
+            assertTrue(DaemonOptions.USAGE.contains(option), option);
+        }
+    }
+
+    @Test
+    void theDaemonWithKeysItCannotReadExitsOneWithOneLineNamingTheFile(@TempDir Path dir) {
+        Path missing = dir.resolve("chain.pem");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int status = new Main().run(new String[] {"--listen", "tls:127.0.0.1:0", "--tls-cert", missing.toString(),
+            "--tls-key", dir.resolve("key.pem").toString(), "--no-jmx"}, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(1, status);
+        assertEquals("adder-server: cannot read the certificates file " + missing + ": no such file"
+                + System.lineSeparator(), err.toString(StandardCharsets.UTF_8));
     }
 }
