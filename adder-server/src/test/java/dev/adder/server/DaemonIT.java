@@ -7,8 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
+import dev.adder.core.tls.TlsFiles;
 import dev.adder.server.daemon.RawHttp;
 import dev.adder.testing.Skip;
+import dev.adder.testing.TestTls;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.HttpURLConnection;
@@ -19,11 +21,14 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermission;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -760,5 +765,148 @@ class DaemonIT {
         assertEquals(List.of(), between.stream()
                 .filter(name -> name.contains("Lambda") || name.startsWith("jdk.internal.org.objectweb.asm.")).toList(),
                 "loaded between Main and its stop hook: " + between.size() + " classes");
+    }
+
+    /** The test certificates in the daemon's directory, the server's copied to the files it is told to read. */
+    private TestTls liveCertificates() throws IOException {
+        TestTls tls = TestTls.in(dir);
+        Files.copy(tls.serverCert(), dir.resolve("live.pem"), StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(tls.serverKey(), dir.resolve("live.key"), StandardCopyOption.REPLACE_EXISTING);
+        return tls;
+    }
+
+    private Process startTls() throws IOException {
+        return start("--listen", "tls:127.0.0.1:0", "--tls-cert", "live.pem", "--tls-key", "live.key", "--no-jmx");
+    }
+
+    /** The certificate the daemon presents to a new connection, after a sum on it. */
+    private static X509Certificate presentedToANewConnection(AdderAddress address) throws IOException {
+        try (RawClient client = RawClient.connect(address)) {
+            assertEquals(17, client.add(7, 10));
+            return presented(client);
+        }
+    }
+
+    private static X509Certificate presented(RawClient client) throws IOException {
+        try {
+            return (X509Certificate) ((TlsSocketChannel) client.channel).engine().getSession().getPeerCertificates()[0];
+        } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
+            throw new AssertionError("no certificate", e);
+        }
+    }
+
+    private void hangUp() throws Exception {
+        Process kill = new ProcessBuilder("kill", "-HUP", Long.toString(process.pid())).inheritIO().start();
+        assertEquals(0, kill.waitFor());
+    }
+
+    @Test
+    void sighupReadsTheTlsFilesAgainForNewConnectionsAndABrokenOneKeepsThoseInUse() throws Exception {
+        TestTls tls = liveCertificates();
+        X509Certificate first = TlsFiles.certificates(tls.serverCert()).get(0);
+        X509Certificate second = TlsFiles.certificates(tls.file("server2.pem")).get(0);
+        startTls();
+        AdderAddress address = awaitListening().get(0);
+        assertTrue(address.isTls(), address.toString());
+        try (RawClient before = RawClient.connect(address)) {
+            assertEquals(17, before.add(7, 10));
+            assertEquals(first, presented(before));
+
+            Files.copy(tls.file("server2.pem"), dir.resolve("live.pem"), StandardCopyOption.REPLACE_EXISTING);
+            Files.copy(tls.file("server2.key"), dir.resolve("live.key"), StandardCopyOption.REPLACE_EXISTING);
+            hangUp();
+            await().atMost(Duration.ofSeconds(30)).until(() -> presentedToANewConnection(address).equals(second));
+            assertEquals(3, before.add(1, 2), "the connection made before the reload is still served");
+            assertEquals(first, presented(before));
+
+            Files.writeString(dir.resolve("live.key"), "not a key");
+            hangUp();
+            await().atMost(Duration.ofSeconds(30)).until(() -> stdout().stream().anyMatch(l -> l.contains("TLS reload failed")));
+            List<String> failures = stdout().stream().filter(l -> l.contains("TLS reload failed")).toList();
+            assertEquals(1, failures.size(), failures.toString());
+            assertTrue(failures.get(0).contains(" ERROR ") && failures.get(0).contains("live.key"), failures.get(0));
+            assertEquals(second, presentedToANewConnection(address), "the certificates in use stay");
+            assertEquals(11, before.add(5, 6));
+            assertTrue(process.isAlive(), "SIGHUP stopped the daemon");
+        }
+        process.destroy();
+        assertEquals(0, awaitExit());
+        assertEquals(List.of(), stderr());
+    }
+
+    @Test
+    void opensslSClientGetsSeventeenOverTls13() throws Exception {
+        Path openssl = Path.of("/usr/bin/openssl");
+        Skip.unless(Files.isExecutable(openssl), "no " + openssl + ": the openssl s_client interop test needs it");
+        TestTls tls = liveCertificates();
+        startTls();
+        AdderAddress address = awaitListening().get(0);
+        // -quiet: only the server's bytes on standard output; -nocommands: a request's bytes are not commands
+        Process client = new ProcessBuilder(openssl.toString(), "s_client", "-connect", "127.0.0.1:" + address.port(),
+                "-tls1_3", "-CAfile", tls.ca().toString(), "-verify_return_error", "-verify_hostname", "localhost",
+                "-quiet", "-nocommands").redirectError(dir.resolve("s_client.err").toFile()).start();
+        try {
+            client.getOutputStream().write(RawClient.request(7, 10));
+            client.getOutputStream().flush();
+            Future<byte[]> answer = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread thread = new Thread(r, "s_client-reader");
+                thread.setDaemon(true);
+                return thread;
+            }).submit(() -> client.getInputStream().readNBytes(Protocol.RESPONSE_BYTES));
+            byte[] bytes = answer.get(60, TimeUnit.SECONDS);
+            assertEquals(Protocol.RESPONSE_BYTES, bytes.length, () -> "s_client said: " + readQuietly(dir.resolve("s_client.err")));
+            assertEquals(17, Protocol.decodeResponse(ByteBuffer.wrap(bytes).order(Protocol.BYTE_ORDER)));
+        } finally {
+            client.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void pythonsSslModuleGetsSeventeenOverTls13() throws Exception {
+        Skip.unless(commandRuns("python3", "-c", "import ssl"), "no python3 with its ssl module: the Python interop test needs it");
+        TestTls tls = liveCertificates();
+        startTls();
+        AdderAddress address = awaitListening().get(0);
+        String script = String.join("\n",
+                "import socket, ssl, struct, sys",
+                "context = ssl.create_default_context(cafile=sys.argv[1])",
+                "context.minimum_version = ssl.TLSVersion.TLSv1_3",
+                "with socket.create_connection(('127.0.0.1', int(sys.argv[2]))) as raw:",
+                "    with context.wrap_socket(raw, server_hostname='localhost') as s:",
+                "        s.sendall(struct.pack('<qq', 7, 10))",
+                "        answer = b''",
+                "        while len(answer) < 8:",
+                "            chunk = s.recv(8 - len(answer))",
+                "            if not chunk:",
+                "                raise ConnectionError('the server closed the connection')",
+                "            answer += chunk",
+                "        print(struct.unpack('<q', answer)[0], s.version())");
+        Process python = new ProcessBuilder("python3", "-c", script, tls.ca().toString(), Integer.toString(address.port()))
+                .redirectErrorStream(true).start();
+        assertTrue(python.waitFor(60, TimeUnit.SECONDS), "python did not finish");
+        String output = new String(python.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        assertEquals(0, python.exitValue(), output);
+        assertEquals("17 TLSv1.3", output);
+    }
+
+    private static boolean commandRuns(String... command) {
+        try {
+            Process probe = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            return probe.waitFor(30, TimeUnit.SECONDS) && probe.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private static String readQuietly(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (IOException e) {
+            return "(nothing: " + e + ")";
+        }
     }
 }
