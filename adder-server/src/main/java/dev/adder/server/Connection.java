@@ -132,6 +132,9 @@ final class Connection extends KeyHandler implements RequestDecoder.Sink {
             lastActiveNanos = clock.exactNanoTime();
             transfers++;
             answer(n);
+            if (!closed && !inputClosed && channel.inputEnded()) {
+                endOfInput();
+            }
         } else if (n < 0) {
             endOfInput();
         }
@@ -266,9 +269,17 @@ final class Connection extends KeyHandler implements RequestDecoder.Sink {
         }
     }
 
-    /** Closes the connection if nothing came or went for {@code idleNanos}; returns whether it did. */
+    /** Its TLS handshake just ended: the idle time counts from now, not from the accept. */
+    void handshakeDone() {
+        lastActiveNanos = clock.exactNanoTime();
+    }
+
+    /**
+     * Closes the connection if nothing came or went for {@code idleNanos}; returns whether it did. A TLS
+     * handshake is not idle time: the handshake timeout bounds it instead.
+     */
     boolean closeIfIdle(long idleNanos) {
-        if (closed || clock.nanoTime() - lastActiveNanos < idleNanos) {
+        if (closed || clock.nanoTime() - lastActiveNanos < idleNanos || channel.inHandshake()) {
             return false;
         }
         log.debug("{}: closing after {} ms idle", this, TimeUnit.NANOSECONDS.toMillis(idleNanos));

@@ -28,6 +28,19 @@ interface ConnectionChannel extends GatheringByteChannel {
         return 0;
     }
 
+    /**
+     * Whether the stream has ended though the last read gave bytes: TLS reads a close_notify that came
+     * with the last requests, and no readiness will come to say so again. A plain socket says it with -1.
+     */
+    default boolean inputEnded() {
+        return false;
+    }
+
+    /** Whether it is still in a TLS handshake: its own deadline applies then, not the idle timeout. */
+    default boolean inHandshake() {
+        return false;
+    }
+
     /** Sends what it holds ({@link #heldBytes()}), as much as the socket takes; returns whether anything went. */
     default boolean flushHeld() throws IOException {
         return false;

@@ -104,6 +104,16 @@ final class TlsConnectionChannel implements ConnectionChannel {
     }
 
     @Override
+    public boolean inputEnded() {
+        return pipe.inputEnded();
+    }
+
+    @Override
+    public boolean inHandshake() {
+        return !handshakeEnded;
+    }
+
+    @Override
     public int heldBytes() {
         return pipe.unsentBytes();
     }
@@ -170,6 +180,9 @@ final class TlsConnectionChannel implements ConnectionChannel {
     private void checkHandshake() {
         if (!handshakeEnded && pipe.isEstablished()) {
             endHandshake();
+            if (connection != null) {
+                connection.handshakeDone();
+            }
             log.debug("{}: TLS established ({}, {})", connection, pipe.engine().getSession().getProtocol(),
                     pipe.engine().getSession().getCipherSuite());
         }

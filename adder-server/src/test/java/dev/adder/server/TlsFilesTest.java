@@ -58,6 +58,14 @@ class TlsFilesTest {
     }
 
     @Test
+    void oneFileMayHoldTheKeyBesideTheChain() throws IOException {
+        Path both = dir.resolve("both.pem"); // HAProxy's form: the key, then the certificates, in one file
+        Files.writeString(both, Files.readString(tls.serverKey()) + Files.readString(tls.serverCert()));
+        assertEquals(TlsFiles.certificates(tls.serverCert()), TlsFiles.certificates(both));
+        TlsFiles.context(both, both, tls.ca());
+    }
+
+    @Test
     void aPkcs1KeyIsRefusedWithTheCommandThatConvertsIt() throws IOException {
         Path key = tls.file("server-pkcs1.key");
         assertEquals("the private key in " + key + " is not PKCS#8; convert it with: openssl pkcs8 -topk8 -nocrypt -in "

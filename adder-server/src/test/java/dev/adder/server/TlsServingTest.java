@@ -1,5 +1,6 @@
 package dev.adder.server;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -11,7 +12,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
+import java.net.Socket;
 import java.nio.file.Path;
+import java.time.Duration;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLSocket;
@@ -125,6 +128,26 @@ class TlsServingTest {
             }
             try (SSLSocket socket = connect(tls.clientWithUntrustedCertificate(), address)) {
                 assertThrows(IOException.class, () -> add(socket, 7, 10));
+            }
+        }
+    }
+
+    @Test
+    void aHandshakeIsNotIdleTimeAndTheIdleTimeoutCountsFromItsEnd() throws IOException {
+        TestTls tls = TestTls.in(dir);
+        try (AdderServer server = AdderServer.builder().listen(AdderAddress.tls("127.0.0.1", 0))
+                .tls(tls.serverCert(), tls.serverKey()).idleTimeout(Duration.ofMillis(200))
+                .handshakeTimeout(Duration.ofMinutes(1)).build()) {
+            server.start();
+            int port = server.addresses().get(0).port();
+            try (Socket plain = new Socket("127.0.0.1", port)) {
+                await().atMost(Duration.ofSeconds(30)).until(() -> server.stats().openConnections() == 1);
+                // a slow handshake (a client far away, a loaded machine): far longer than the idle timeout
+                await().during(Duration.ofMillis(1000)).atMost(Duration.ofSeconds(30))
+                        .until(() -> server.stats().openConnections() == 1);
+                SSLSocket socket = (SSLSocket) tls.clientTrustingCa().getSocketFactory()
+                        .createSocket(plain, "127.0.0.1", port, true);
+                assertEquals(17, add(socket, 7, 10));
             }
         }
     }

@@ -154,7 +154,7 @@ public final class TlsFiles {
      * @throws IOException if it cannot be read or holds none
      */
     public static List<X509Certificate> certificates(Path file) throws IOException {
-        byte[] bytes = read(file, "certificates");
+        byte[] bytes = certificateBlocks(read(file, "certificates"));
         Collection<? extends Certificate> read;
         try {
             read = CertificateFactory.getInstance("X.509").generateCertificates(new ByteArrayInputStream(bytes));
@@ -169,6 +169,25 @@ public final class TlsFiles {
             throw new IOException("no PEM certificate in " + file + " (expected -----BEGIN CERTIFICATE-----)");
         }
         return certificates;
+    }
+
+    /** The file's CERTIFICATE blocks alone: a PEM file may hold the key beside them (HAProxy's own form does). */
+    private static byte[] certificateBlocks(byte[] bytes) {
+        String text = new String(bytes, StandardCharsets.US_ASCII);
+        String begin = "-----BEGIN CERTIFICATE-----";
+        String end = "-----END CERTIFICATE-----";
+        if (!text.contains(begin) || !text.contains("-----BEGIN ") ) {
+            return bytes; // DER, or no PEM at all: the factory says what it makes of it
+        }
+        StringBuilder blocks = new StringBuilder();
+        for (int at = text.indexOf(begin); at >= 0; at = text.indexOf(begin, at + begin.length())) {
+            int stop = text.indexOf(end, at);
+            if (stop < 0) {
+                break;
+            }
+            blocks.append(text, at, stop + end.length()).append('\n');
+        }
+        return blocks.toString().getBytes(StandardCharsets.US_ASCII);
     }
 
     /**

@@ -100,6 +100,16 @@ public final class TlsPipe {
     }
 
     /**
+     * Whether the peer's input has ended (close_notify, or the end of the stream), though a read may
+     * have given bytes that came before the end: the next read gives -1.
+     *
+     * @return true once the input ended
+     */
+    public boolean inputEnded() {
+        return inputEnded;
+    }
+
+    /**
      * The least room a read's destination must have: one whole record, decrypted, beside the records it holds.
      *
      * @return bytes

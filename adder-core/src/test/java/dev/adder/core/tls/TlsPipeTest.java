@@ -277,6 +277,15 @@ class TlsPipeTest {
         pair.serverPipe.write(ByteBuffer.wrap(late)); // TLS 1.3: the other direction stays open
         pair.clientSocket.receive(pair.serverSocket.drain());
         assertEquals(100, pair.clientPipe.read(pair.clientIn));
+        // the last requests and the close_notify in one read: the bytes, and the end seen with them
+        Pair together = new Pair("TLSv1.3", false);
+        together.pump(1 << 20);
+        together.clientPipe.write(ByteBuffer.wrap(bytes(48, 2)));
+        together.clientPipe.closeOutput();
+        together.serverSocket.receive(together.clientSocket.drain());
+        assertEquals(48, together.serverPipe.read(together.serverIn));
+        assertTrue(together.serverPipe.inputEnded(), "no readiness will come again to say the end came");
+        assertEquals(-1, together.serverPipe.read(together.serverIn));
         Pair cut = new Pair("TLSv1.3", false);
         cut.pump(1 << 20);
         cut.serverSocket.ended = true;
