@@ -15,8 +15,14 @@ import io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.ssl.JdkSslContext;
+import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -27,7 +33,16 @@ import java.util.concurrent.CountDownLatch;
  * with one event loop thread for accepting and serving (comparable to
  * Adder's single thread).
  *
- * <p>{@code netty --listen ADDR [--listen ADDR]...}; SIGTERM stops it.
+ * <p>{@code netty --listen ADDR [--listen ADDR]... [--tls-cert FILE --tls-key FILE [--tls-provider jdk|openssl]]};
+ * SIGTERM stops it.
+ *
+ * <p>A {@code tls:HOST:PORT} listener puts Netty's {@code SslHandler} in
+ * front of the decoder, from an {@code SslContext} made of the same files as
+ * Adder's daemon takes (a PEM chain, the server's certificate first, and its
+ * PEM PKCS#8 key), TLS 1.3 and 1.2 as Adder offers. The engine is the JDK's
+ * ({@code --tls-provider jdk}, the default: the same engine as Adder's) or
+ * BoringSSL's through netty-tcnative ({@code openssl}); the TLS handshake's
+ * work runs on the event loop, as Netty does by default.
  */
 final class NettyPeer {
 
@@ -67,17 +82,35 @@ final class NettyPeer {
 
     static int main(String[] args) throws Exception {
         List<AdderAddress> listen = new ArrayList<>();
+        Path cert = null;
+        Path key = null;
+        String provider = "jdk";
         for (int i = 0; i < args.length; i++) {
-            if (args[i].equals("--listen") && i + 1 < args.length) {
-                listen.add(AdderAddress.parse(args[++i]));
-            } else {
-                System.err.println("usage: netty --listen ADDR [--listen ADDR]...");
-                return 2;
+            if (i + 1 >= args.length) {
+                return usage();
+            }
+            switch (args[i]) {
+                case "--listen" -> listen.add(AdderAddress.parse(args[++i]));
+                case "--tls-cert" -> cert = Path.of(args[++i]);
+                case "--tls-key" -> key = Path.of(args[++i]);
+                case "--tls-provider" -> provider = args[++i];
+                default -> {
+                    return usage();
+                }
             }
         }
         if (listen.isEmpty()) {
-            System.err.println("usage: netty --listen ADDR [--listen ADDR]...");
+            return usage();
+        }
+        boolean tls = listen.stream().anyMatch(AdderAddress::isTls);
+        if (tls != (cert != null && key != null)) {
+            System.err.println(tls ? "netty: a tls: listener needs --tls-cert FILE and --tls-key FILE"
+                    : "netty: --tls-cert and --tls-key go with a tls: listener, both of them");
             return 2;
+        }
+        SslContext sslContext = tls ? sslContext(cert, key, provider) : null;
+        if (tls) {
+            System.out.println("netty peer TLS: " + describe(sslContext));
         }
         EventLoopGroup loop = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
         CountDownLatch stopped = new CountDownLatch(1);
@@ -88,6 +121,9 @@ final class NettyPeer {
                         .childHandler(new ChannelInitializer<Channel>() {
                             @Override
                             protected void initChannel(Channel channel) {
+                                if (address.isTls()) {
+                                    channel.pipeline().addLast(sslContext.newHandler(channel.alloc()));
+                                }
                                 channel.pipeline().addLast(new AdderDecoder());
                             }
                         });
@@ -102,7 +138,9 @@ final class NettyPeer {
                             .option(ChannelOption.SO_BACKLOG, 4096)
                             .childOption(ChannelOption.TCP_NODELAY, true)
                             .bind(new InetSocketAddress(address.host(), address.port())).sync().channel();
-                    bound.add(AdderAddress.of(channel.localAddress()).toString());
+                    InetSocketAddress local = (InetSocketAddress) channel.localAddress();
+                    bound.add((address.isTls() ? AdderAddress.tls(local.getHostString(), local.getPort())
+                            : AdderAddress.of(local)).toString());
                 }
             }
             System.out.println("netty peer listening on " + String.join(", ", bound));
@@ -120,5 +158,36 @@ final class NettyPeer {
             loop.shutdownGracefully();
         }
         return 0;
+    }
+
+    private static int usage() {
+        System.err.println("usage: netty --listen ADDR [--listen ADDR]... [--tls-cert FILE --tls-key FILE"
+                + " [--tls-provider jdk|openssl]]");
+        return 2;
+    }
+
+    /** The server's TLS context: the files Adder's daemon takes, the engine asked for. */
+    private static SslContext sslContext(Path cert, Path key, String provider) throws Exception {
+        SslProvider chosen = switch (provider) {
+            case "jdk" -> SslProvider.JDK;
+            case "openssl" -> {
+                if (!OpenSsl.isAvailable()) {
+                    throw new IllegalStateException("netty: OpenSSL (netty-tcnative) is not available here",
+                            OpenSsl.unavailabilityCause());
+                }
+                yield SslProvider.OPENSSL;
+            }
+            default -> throw new IllegalArgumentException("netty: --tls-provider is jdk or openssl, not " + provider);
+        };
+        return SslContextBuilder.forServer(cert.toFile(), key.toFile())
+                .sslProvider(chosen)
+                .protocols("TLSv1.3", "TLSv1.2")
+                .build();
+    }
+
+    private static String describe(SslContext context) {
+        String engine = context instanceof JdkSslContext ? "the JDK's SSLEngine (" + System.getProperty("java.version") + ")"
+                : OpenSsl.versionString() + " through netty-tcnative";
+        return engine + ", cipher suites " + String.join(",", context.cipherSuites());
     }
 }
