@@ -3,17 +3,24 @@ package dev.adder.bench;
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.SocketTimeoutException;
 import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLSocket;
 import org.HdrHistogram.Histogram;
 
 /**
@@ -23,10 +30,30 @@ import org.HdrHistogram.Histogram;
  * <pre>
  * load --connect ADDR [--conns N] [--depth D] [--seconds S] [--warmup S] [--threads T]
  *      [--rate R] [--server-pid PID] [--split-writes --requests N]
+ *      [--tls-ca FILE [--tls-engine openssl|jdk] [--tls-ciphers LIST] [--tls-resume] [--tls-sockets]]
+ * load --handshakes --connect tls:HOST:PORT --tls-ca FILE ...   (see {@link HandshakeLoad})
  * </pre>
  *
  * Prints one line, {@code ops=... ops_per_s=... p50_us=... p99_us=... p999_us=... errors=... total=...}
- * ({@code ops}: answers in the measured window; {@code total}: all, warm-up included), and exits 1 on any wrong answer or any connection the server closed.
+ * ({@code ops}: answers in the measured window; {@code total}: all, warm-up included), then
+ * {@code load_cpu_pct=... load_cpu_us_per_req=...}, the load generator's own CPU over the window
+ * (when it nears 100% of a core, or the server's CPU per request, the load is what limits the
+ * figures), and exits 1 on any wrong answer or any connection the server closed.
+ *
+ * <p>A {@code tls:HOST:PORT} address is spoken over TLS (1.3, or 1.2 if the
+ * server has no newer), trusting the CAs of {@code --tls-ca}: every
+ * connection makes its handshake before the run begins, then each thread
+ * drives its connections' own client {@code SSLEngine}s over non-blocking
+ * sockets ({@link TlsConnection}, none of Adder's TLS code): BoringSSL's
+ * through netty-tcnative by default, the cheaper for the load, or the JDK's
+ * with {@code --tls-engine jdk}; the line ends with
+ * {@code tls=PROTOCOL/SUITE/ENGINE} as agreed. {@code --tls-ciphers} offers
+ * those suites alone (comma-separated, say {@code TLS_AES_128_GCM_SHA256}, to
+ * have every server use the same); {@code --tls-resume} lets connections
+ * resume an earlier one's session (by default each makes a full handshake).
+ * {@code --tls-sockets} instead gives each connection a thread of its own and
+ * a blocking JDK {@code SSLSocket} (not with {@code --rate}): the other way to
+ * write a TLS load, for comparing what the load costs per request.
  *
  * <p>{@code --rate R} paces the load instead of saturating it: R requests per
  * second in all, spread evenly over the connections, each sent at its
@@ -61,21 +88,44 @@ final class Load {
     private double rate;
     private long serverPid;
     private boolean depthGiven;
+    private Path tlsCa;
+    private String tlsCiphers;
+    private String tlsEngine = "openssl";
+    private boolean tlsResume;
+    private boolean tlsSockets;
+    /** The TLS client, for a tls: address. */
+    private TlsConnection.Client tlsClient;
 
     private Load() {
     }
 
     static int main(String[] args) throws Exception {
+        if (Arrays.asList(args).contains("--handshakes")) {
+            return HandshakeLoad.main(args);
+        }
         Load load = new Load();
         try {
             load.parse(args);
         } catch (IllegalArgumentException e) {
             System.err.println("load: " + e.getMessage());
             System.err.println("usage: load --connect ADDR [--conns N] [--depth D] [--seconds S] [--warmup S]"
-                    + " [--threads T] [--rate R] [--server-pid PID] [--split-writes] [--requests N]");
+                    + " [--threads T] [--rate R] [--server-pid PID] [--split-writes] [--requests N]"
+                    + " [--tls-ca FILE] [--tls-engine openssl|jdk] [--tls-ciphers LIST] [--tls-resume] [--tls-sockets]");
             return 2;
         }
         return load.run();
+    }
+
+    /**
+     * A run's figures, for a tool that runs the load beside something else: as {@code main}
+     * would print them, without printing.
+     *
+     * @throws IllegalArgumentException if the options are wrong
+     */
+    static Result measure(String[] args) throws Exception {
+        Load load = new Load();
+        load.parse(args);
+        return load.measureRun();
     }
 
     private void parse(String[] args) {
@@ -83,6 +133,14 @@ final class Load {
             String option = args[i];
             if (option.equals("--split-writes")) {
                 splitWrites = true;
+                continue;
+            }
+            if (option.equals("--tls-resume")) {
+                tlsResume = true;
+                continue;
+            }
+            if (option.equals("--tls-sockets")) {
+                tlsSockets = true;
                 continue;
             }
             if (i + 1 >= args.length) {
@@ -107,6 +165,9 @@ final class Load {
                 case "--warmup" -> warmup = Double.parseDouble(value);
                 case "--threads" -> threads = positive(option, value);
                 case "--requests" -> requestLimit = positive(option, value);
+                case "--tls-ca" -> tlsCa = Path.of(value);
+                case "--tls-ciphers" -> tlsCiphers = value;
+                case "--tls-engine" -> tlsEngine = value;
                 default -> throw new IllegalArgumentException("unknown option " + option);
             }
         }
@@ -123,6 +184,19 @@ final class Load {
             depth = 1024;
         }
         threads = Math.min(threads, conns);
+        if (address.isTls() != (tlsCa != null)) {
+            throw new IllegalArgumentException(address.isTls() ? "a tls: address needs --tls-ca FILE (the CAs to trust)"
+                    : "--tls-ca goes with a tls: address");
+        }
+        if (!address.isTls() && (tlsCiphers != null || tlsResume || tlsSockets || !tlsEngine.equals("openssl"))) {
+            throw new IllegalArgumentException("--tls-engine, --tls-ciphers, --tls-resume and --tls-sockets go with a tls: address");
+        }
+        if (address.isTls() && splitWrites) {
+            throw new IllegalArgumentException("--split-writes is the teaching pattern over plain TCP, not TLS");
+        }
+        if (tlsSockets && rate > 0) {
+            throw new IllegalArgumentException("--tls-sockets and --rate do not go together");
+        }
     }
 
     private static int positive(String option, String value) {
@@ -136,9 +210,11 @@ final class Load {
     /** One connection's state: D requests in flight, answers checked in order. */
     private final class Conn {
         final SocketChannel channel;
+        /** Its TLS, or null over a plain socket. */
+        final TlsConnection tls;
         final long y;
         final ByteBuffer out = ByteBuffer.allocateDirect(depth * Protocol.REQUEST_BYTES).order(Protocol.BYTE_ORDER);
-        final ByteBuffer in = ByteBuffer.allocateDirect(READ_BUFFER_BYTES).order(Protocol.BYTE_ORDER);
+        final ByteBuffer in;
         /** When each request in flight was sent or, paced, scheduled. */
         final long[] sentAt = new long[depth];
         /** Paced: when the next request is due. */
@@ -148,20 +224,42 @@ final class Load {
         SelectionKey key;
         boolean closed;
 
-        Conn(SocketChannel channel, long y) {
+        Conn(SocketChannel channel, TlsConnection tls, long y) {
             this.channel = channel;
+            this.tls = tls;
             this.y = y;
+            // under TLS a read decrypts every whole record it read: room for all answers in flight and a record more
+            int room = tls == null ? READ_BUFFER_BYTES
+                    : Math.max(READ_BUFFER_BYTES, depth * Protocol.RESPONSE_BYTES + 2 * 16 * 1024);
+            this.in = ByteBuffer.allocateDirect(room).order(Protocol.BYTE_ORDER);
             out.flip();
         }
 
         boolean inFlightFull() {
             return sent - received >= depth;
         }
+
+        /** Writes what the socket takes of {@code src}, plain or through TLS. */
+        void write(ByteBuffer src) throws IOException {
+            if (tls == null) {
+                channel.write(src);
+            } else {
+                tls.write(src);
+            }
+        }
+
+        /** Bytes of requests wait to be sent (or, under TLS, records). */
+        boolean outputWaits() {
+            return out.hasRemaining() || tls != null && tls.holdsOutput();
+        }
+
+        int read() throws IOException {
+            return tls == null ? channel.read(in) : tls.read(in);
+        }
     }
 
-    /** One thread's share of the connections and its own figures. */
-    private final class Worker implements Runnable {
-        final List<Conn> mine = new ArrayList<>();
+    /** What a thread of the load measured. */
+    private abstract static class Figures {
         final Histogram latency = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
         long measuredOps;
         long errors;
@@ -170,6 +268,19 @@ final class Load {
         long warmupEnd;
         long end;
         boolean stopped;
+
+        void error(String message) {
+            if (errors++ == 0) {
+                firstError = message;
+            }
+        }
+    }
+
+    /** One thread's share of the connections and its own figures. */
+    private final class Worker extends Figures implements Runnable {
+        final List<Conn> mine = new ArrayList<>();
+        /** The buffers its connections' TLS records pass through. */
+        final TlsConnection.Scratch scratch = new TlsConnection.Scratch();
 
         @Override
         public void run() {
@@ -207,11 +318,7 @@ final class Load {
                 error("selector failed: " + e);
             } finally {
                 for (Conn conn : mine) {
-                    try {
-                        conn.channel.close();
-                    } catch (IOException ignored) {
-                        // closing anyway
-                    }
+                    close(conn);
                 }
             }
         }
@@ -244,7 +351,7 @@ final class Load {
 
         /** Paced: sends every request whose time has come, each stamped with that time. */
         private void sendDue(Conn conn, long now) throws IOException {
-            if (conn.out.hasRemaining() || conn.closed) {
+            if (conn.outputWaits() || conn.closed) {
                 return;
             }
             ByteBuffer out = conn.out.clear();
@@ -255,8 +362,8 @@ final class Load {
                 conn.nextDue += interval;
             }
             out.flip();
-            conn.channel.write(out);
-            if (out.hasRemaining()) {
+            conn.write(out);
+            if (conn.outputWaits()) {
                 conn.key.interestOps(SelectionKey.OP_READ | SelectionKey.OP_WRITE);
             }
         }
@@ -274,8 +381,8 @@ final class Load {
             Conn conn = (Conn) key.attachment();
             try {
                 if (key.isWritable()) {
-                    conn.channel.write(conn.out);
-                    if (!conn.out.hasRemaining()) {
+                    conn.write(conn.out);
+                    if (!conn.outputWaits()) {
                         key.interestOps(SelectionKey.OP_READ);
                     }
                 }
@@ -289,7 +396,7 @@ final class Load {
         }
 
         private void read(Conn conn) throws IOException {
-            int n = conn.channel.read(conn.in);
+            int n = conn.read();
             if (n < 0) {
                 error("server closed a connection");
                 close(conn);
@@ -321,7 +428,7 @@ final class Load {
 
         /** Sends requests until D are in flight (one at a time, in two writes, with --split-writes). */
         private void refill(Conn conn, long now) throws IOException {
-            if (conn.out.hasRemaining() || conn.closed) {
+            if (conn.outputWaits() || conn.closed) {
                 return;
             }
             if (requestLimit > 0 && totalAnswers >= requestLimit) {
@@ -342,25 +449,108 @@ final class Load {
                 conn.channel.write(half);
                 out.position(half.position());
             }
-            conn.channel.write(out);
-            if (out.hasRemaining()) {
+            conn.write(out);
+            if (conn.outputWaits()) {
                 conn.key.interestOps(SelectionKey.OP_READ | SelectionKey.OP_WRITE);
             }
         }
 
         private void close(Conn conn) {
             conn.closed = true;
-            conn.key.cancel();
+            if (conn.key != null) {
+                conn.key.cancel();
+            }
+            if (conn.tls != null) {
+                conn.tls.close();
+                return;
+            }
             try {
                 conn.channel.close();
             } catch (IOException ignored) {
                 // closing anyway
             }
         }
+    }
 
-        private void error(String message) {
-            if (errors++ == 0) {
-                firstError = message;
+    /**
+     * {@code --tls-sockets}: one connection on a thread of its own, over a blocking JDK
+     * {@code SSLSocket}: it writes D requests, then, as answers come, as many again.
+     */
+    private final class SocketWorker extends Figures implements Runnable {
+        final SSLSocket socket;
+        final long y;
+
+        SocketWorker(SSLSocket socket, long y) {
+            this.socket = socket;
+            this.y = y;
+        }
+
+        @Override
+        public void run() {
+            long[] sentAt = new long[depth];
+            byte[] answers = new byte[Math.max(READ_BUFFER_BYTES, depth * Protocol.RESPONSE_BYTES)];
+            ByteBuffer answerView = ByteBuffer.wrap(answers).order(ByteOrder.LITTLE_ENDIAN);
+            byte[] requests = new byte[depth * Protocol.REQUEST_BYTES];
+            ByteBuffer requestView = ByteBuffer.wrap(requests).order(ByteOrder.LITTLE_ENDIAN);
+            long sent = 0;
+            long received = 0;
+            int have = 0;
+            try (socket) {
+                socket.setSoTimeout(100);
+                InputStream in = socket.getInputStream();
+                OutputStream out = socket.getOutputStream();
+                while (true) {
+                    long now = System.nanoTime();
+                    if (!stopped && now - end >= 0) {
+                        stopped = true;
+                    }
+                    if (!stopped && sent - received < depth) {
+                        requestView.clear();
+                        while (sent - received < depth) {
+                            sentAt[(int) (sent % depth)] = now;
+                            Protocol.encodeRequest(requestView, sent, y);
+                            sent++;
+                        }
+                        out.write(requests, 0, requestView.position());
+                    }
+                    if (stopped && received == sent) {
+                        return;
+                    }
+                    if (stopped && now - end > TimeUnit.SECONDS.toNanos(5)) {
+                        error("answers still missing 5 s after the end");
+                        return;
+                    }
+                    int n;
+                    try {
+                        n = in.read(answers, have, answers.length - have);
+                    } catch (SocketTimeoutException e) {
+                        continue;
+                    }
+                    if (n < 0) {
+                        error("server closed a connection");
+                        return;
+                    }
+                    have += n;
+                    now = System.nanoTime();
+                    boolean measuring = now - warmupEnd >= 0 && now - end < 0;
+                    int at = 0;
+                    for (; have - at >= Protocol.RESPONSE_BYTES; at += Protocol.RESPONSE_BYTES) {
+                        long answer = answerView.getLong(at);
+                        long seq = received++;
+                        if (answer != seq + y) {
+                            error("wrong answer: " + seq + " + " + y + " gave " + answer);
+                        }
+                        if (measuring) {
+                            latency.recordValue(now - sentAt[(int) (seq % depth)]);
+                            measuredOps++;
+                        }
+                        totalAnswers++;
+                    }
+                    System.arraycopy(answers, at, answers, 0, have - at);
+                    have -= at;
+                }
+            } catch (IOException e) {
+                error("connection failed: " + e);
             }
         }
     }
@@ -368,21 +558,81 @@ final class Load {
     /** Paced: the time between two requests on one connection. */
     private long interval;
 
+    /** What a run measured. */
+    record Result(long ops, double window, Histogram latency, long errors, long total, String firstError,
+            double serverCpuSeconds, double loadCpuSeconds, String tls) {
+
+        /** The line {@code main} prints. */
+        String line(boolean withSeconds, boolean withServerCpu) {
+            String serverCpu = !withServerCpu ? "" : String.format(" server_cpu_pct=%.1f server_cpu_us_per_req=%.2f",
+                    100 * serverCpuSeconds / window, ops == 0 ? 0 : serverCpuSeconds * 1e6 / ops);
+            String loadCpu = loadCpuSeconds < 0 ? "" : String.format(" load_cpu_pct=%.1f load_cpu_us_per_req=%.2f",
+                    100 * loadCpuSeconds / window, ops == 0 ? 0 : loadCpuSeconds * 1e6 / ops);
+            return String.format("ops=%d ops_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%d total=%d%s%s%s%s",
+                    ops, ops / window, latency.getValueAtPercentile(50) / 1e3, latency.getValueAtPercentile(99) / 1e3,
+                    latency.getValueAtPercentile(99.9) / 1e3, errors, total,
+                    withSeconds ? String.format(" seconds=%.3f", window) : "", serverCpu, loadCpu,
+                    tls == null ? "" : " tls=" + tls);
+        }
+    }
+
     private int run() throws Exception {
+        Result result = measureRun();
+        System.out.println(result.line(requestLimit > 0, serverPid > 0));
+        if (result.errors() > 0) {
+            System.err.println("load: " + result.errors() + " errors; the first: " + result.firstError());
+            return 1;
+        }
+        return 0;
+    }
+
+    private Result measureRun() throws Exception {
+        if (address.isTls()) {
+            tlsClient = TlsConnection.Client.trusting(tlsCa, tlsSockets ? "jdk" : tlsEngine, tlsCiphers, tlsResume);
+        }
         List<Worker> workers = new ArrayList<>();
         for (int t = 0; t < threads; t++) {
             workers.add(new Worker());
         }
-        for (int c = 0; c < conns; c++) {
-            SocketChannel channel = address.isUnix()
-                    ? SocketChannel.open(StandardProtocolFamily.UNIX)
-                    : SocketChannel.open();
-            channel.connect(address.toSocketAddress());
-            if (!address.isUnix()) {
-                channel.setOption(StandardSocketOptions.TCP_NODELAY, !splitWrites);
+        List<Figures> figures = new ArrayList<>();
+        List<Runnable> runs = new ArrayList<>();
+        String agreed = null;
+        if (tlsSockets) {
+            for (int c = 0; c < conns; c++) {
+                SSLSocket socket = (SSLSocket) tlsClient.jdkContext().getSocketFactory().createSocket();
+                socket.setTcpNoDelay(true);
+                socket.connect(new InetSocketAddress(address.host(), address.port()));
+                if (tlsClient.cipherSuites != null) {
+                    socket.setEnabledCipherSuites(tlsClient.cipherSuites);
+                }
+                socket.setEnabledProtocols(new String[] {"TLSv1.3", "TLSv1.2"});
+                socket.startHandshake();
+                agreed = socket.getSession().getProtocol() + "/" + socket.getSession().getCipherSuite() + "/jdk-socket";
+                SocketWorker worker = new SocketWorker(socket, 1_000_003L * c + 7);
+                figures.add(worker);
+                runs.add(worker);
             }
-            channel.configureBlocking(false);
-            workers.get(c % threads).mine.add(new Conn(channel, 1_000_003L * c + 7));
+        } else {
+            for (int c = 0; c < conns; c++) {
+                Worker worker = workers.get(c % threads);
+                SocketChannel channel;
+                TlsConnection connection = null;
+                if (tlsClient != null) {
+                    connection = tlsClient.connect(address, worker.scratch);
+                    channel = connection.channel;
+                    agreed = connection.describe();
+                } else {
+                    channel = address.isUnix() ? SocketChannel.open(StandardProtocolFamily.UNIX) : SocketChannel.open();
+                    channel.connect(address.toSocketAddress());
+                    if (!address.isUnix()) {
+                        channel.setOption(StandardSocketOptions.TCP_NODELAY, !splitWrites);
+                    }
+                }
+                channel.configureBlocking(false);
+                worker.mine.add(new Conn(channel, connection, 1_000_003L * c + 7));
+            }
+            figures.addAll(workers);
+            runs.addAll(workers);
         }
         long start = System.nanoTime();
         long warmupEnd = requestLimit > 0 ? start : start + (long) (warmup * 1e9);
@@ -398,21 +648,24 @@ final class Load {
             }
         }
         List<Thread> running = new ArrayList<>();
-        for (int t = 0; t < threads; t++) {
-            Worker worker = workers.get(t);
+        for (int t = 0; t < runs.size(); t++) {
+            Figures worker = figures.get(t);
             worker.warmupEnd = warmupEnd;
             worker.end = end;
-            Thread thread = new Thread(worker, "load-" + t);
+            Thread thread = new Thread(runs.get(t), "load-" + t);
             thread.start();
             running.add(thread);
         }
-        String serverCpu = "";
-        if (serverPid > 0) {
+        long serverTicks = 0;
+        long loadTicks = -1;
+        if (requestLimit == 0) {
+            long self = ProcessHandle.current().pid();
             sleepUntil(warmupEnd);
-            long before = cpuTicks(serverPid);
+            long serverBefore = serverPid > 0 ? cpuTicks(serverPid) : 0;
+            long loadBefore = cpuTicks(self);
             sleepUntil(end);
-            long ticks = cpuTicks(serverPid) - before;
-            serverCpu = String.valueOf(ticks);
+            serverTicks = serverPid > 0 ? cpuTicks(serverPid) - serverBefore : 0;
+            loadTicks = cpuTicks(self) - loadBefore;
         }
         for (Thread thread : running) {
             thread.join();
@@ -423,7 +676,7 @@ final class Load {
         long errors = 0;
         String firstError = null;
         long measuredEnd = end;
-        for (Worker worker : workers) {
+        for (Figures worker : figures) {
             latency.add(worker.latency);
             ops += worker.measuredOps;
             total += worker.totalAnswers;
@@ -436,20 +689,9 @@ final class Load {
             }
         }
         double window = (measuredEnd - warmupEnd) / 1e9;
-        if (!serverCpu.isEmpty()) {
-            double cpuSeconds = Long.parseLong(serverCpu) / (double) CLOCK_TICKS_PER_SECOND;
-            serverCpu = String.format(" server_cpu_pct=%.1f server_cpu_us_per_req=%.2f",
-                    100 * cpuSeconds / window, ops == 0 ? 0 : cpuSeconds * 1e6 / ops);
-        }
-        System.out.printf("ops=%d ops_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%d total=%d%s%s%n",
-                ops, ops / window, latency.getValueAtPercentile(50) / 1e3, latency.getValueAtPercentile(99) / 1e3,
-                latency.getValueAtPercentile(99.9) / 1e3, errors, total,
-                requestLimit > 0 ? String.format(" seconds=%.3f", window) : "", serverCpu);
-        if (errors > 0) {
-            System.err.println("load: " + errors + " errors; the first: " + firstError);
-            return 1;
-        }
-        return 0;
+        return new Result(ops, window, latency, errors, total, firstError,
+                serverTicks / (double) CLOCK_TICKS_PER_SECOND,
+                loadTicks < 0 ? -1 : loadTicks / (double) CLOCK_TICKS_PER_SECOND, agreed);
     }
 
     /** The kernel's clock tick for /proc times: 100 on every Linux this runs on (getconf CLK_TCK). */
