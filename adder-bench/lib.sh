@@ -41,3 +41,25 @@ listening_address() {
   cat "$log" >&2
   exit 1
 }
+
+# make_test_certs DIR [rsa2048|ec256]: a throwaway CA (DIR/ca.pem) and a server certificate for
+# 127.0.0.1, localhost and ::1 signed by it (DIR/server.pem, its PEM PKCS#8 key DIR/server.key): what
+# Adder's daemon and the Netty peer both take (--tls-cert, --tls-key), and the load's --tls-ca. Needs openssl.
+make_test_certs() {
+  local dir=$1 kind=${2:-rsa2048} key_args
+  case "$kind" in
+    rsa2048) key_args=(-newkey rsa:2048) ;;
+    ec256) key_args=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
+    *) echo "$(basename "$0"): unknown key type $kind (rsa2048 or ec256)" >&2; exit 2 ;;
+  esac
+  mkdir -p "$dir"
+  openssl req -x509 "${key_args[@]}" -nodes -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 2 \
+    -subj "/CN=adder-bench throwaway CA" -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+  openssl req "${key_args[@]}" -nodes -keyout "$dir/server.key" -out "$dir/server.csr" -subj "/CN=localhost" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n' > "$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -out "$dir/server.pem" -days 2 -extfile "$dir/server.ext" 2>/dev/null
+  rm -f "$dir/server.csr" "$dir/server.ext" "$dir/ca.srl" "$dir/ca.key"
+  grep -q "BEGIN PRIVATE KEY" "$dir/server.key" || { echo "$(basename "$0"): openssl made no PKCS#8 key" >&2; exit 1; }
+}
