@@ -12,6 +12,7 @@ import java.util.Arrays;
  *   <li>{@code soak}: a long mixed run with abusive clients ({@link Soak});
  *   <li>{@code hold}: N idle connections held open, for memory figures ({@link Hold});
  *   <li>{@code alloc}: bytes allocated per request on Adder's loop thread under load ({@link LoopAllocation});
+ *   <li>{@code tls-memory}: heap per idle connection, plain and TLS, Adder and Netty, and one bare engine's ({@link TlsMemory});
  *   <li>{@code jmh}: the JMH microbenchmarks, with JMH's own options (e.g. {@code -prof gc}).
  * </ul>
  */
@@ -22,7 +23,7 @@ public final class Bench {
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: java -jar adder-bench-all.jar load|churn|client|netty|soak|hold|alloc|jmh [ARGS]");
+            System.err.println("usage: java -jar adder-bench-all.jar load|churn|client|netty|soak|hold|alloc|tls-memory|jmh [ARGS]");
             System.exit(2);
         }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -32,6 +33,7 @@ public final class Bench {
             case "client" -> ClientBench.main(rest);
             case "netty" -> NettyPeer.main(rest);
             case "alloc" -> LoopAllocation.main(rest);
+            case "tls-memory" -> TlsMemory.main(rest);
             case "hold" -> Hold.main(rest);
             case "soak" -> Soak.main(rest);
             case "jmh" -> {
@@ -39,7 +41,7 @@ public final class Bench {
                 yield 0;
             }
             default -> {
-                System.err.println("unknown command " + args[0] + ": expected load, churn, client, netty, soak, hold, alloc or jmh");
+                System.err.println("unknown command " + args[0] + ": expected load, churn, client, netty, soak, hold, alloc, tls-memory or jmh");
                 yield 2;
             }
         };
