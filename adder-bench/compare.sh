@@ -105,8 +105,6 @@ shape_args() {
   esac
 }
 
-free_tcp_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
 # wait_connectable ADDR PID: waits until a server without a "listening on" line accepts connections
 wait_connectable() {
   local addr=$1 pid=$2

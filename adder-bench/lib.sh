@@ -23,6 +23,8 @@ trap cleanup EXIT
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
+free_tcp_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 # live_heap PID: live heap bytes, the class histogram's total, taken after the full GC it triggers
 live_heap() { "$jcmd" "$1" GC.class_histogram | awk '/^Total/ {print $3}'; }
 

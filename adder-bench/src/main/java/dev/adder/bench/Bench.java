@@ -13,6 +13,8 @@ import java.util.Arrays;
  *   <li>{@code hold}: N idle connections held open, for memory figures ({@link Hold});
  *   <li>{@code alloc}: bytes allocated per request on Adder's loop thread under load ({@link LoopAllocation});
  *   <li>{@code tls-memory}: heap per idle connection, plain and TLS, Adder and Netty, and one bare engine's ({@link TlsMemory});
+ *   <li>{@code handshakes-beside}: checked TLS clients' latency and the loop's longest turn, with and without new
+ *       TLS connections beside them ({@link HandshakesBeside});
  *   <li>{@code jmh}: the JMH microbenchmarks, with JMH's own options (e.g. {@code -prof gc}).
  * </ul>
  */
@@ -23,7 +25,7 @@ public final class Bench {
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: java -jar adder-bench-all.jar load|churn|client|netty|soak|hold|alloc|tls-memory|jmh [ARGS]");
+            System.err.println("usage: java -jar adder-bench-all.jar load|churn|client|netty|soak|hold|alloc|tls-memory|handshakes-beside|jmh [ARGS]");
             System.exit(2);
         }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -34,6 +36,7 @@ public final class Bench {
             case "netty" -> NettyPeer.main(rest);
             case "alloc" -> LoopAllocation.main(rest);
             case "tls-memory" -> TlsMemory.main(rest);
+            case "handshakes-beside" -> HandshakesBeside.main(rest);
             case "hold" -> Hold.main(rest);
             case "soak" -> Soak.main(rest);
             case "jmh" -> {
@@ -41,7 +44,7 @@ public final class Bench {
                 yield 0;
             }
             default -> {
-                System.err.println("unknown command " + args[0] + ": expected load, churn, client, netty, soak, hold, alloc, tls-memory or jmh");
+                System.err.println("unknown command " + args[0] + ": expected load, churn, client, netty, soak, hold, alloc, tls-memory, handshakes-beside or jmh");
                 yield 2;
             }
         };

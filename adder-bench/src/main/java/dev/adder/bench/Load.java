@@ -62,7 +62,11 @@ import org.HdrHistogram.Histogram;
  * Latency is then measured from each request's scheduled time, not from when
  * it was sent, so a stalled server is charged for every request it delayed
  * (coordinated omission corrected). The threads wait for the next scheduled
- * send by polling, so the load generator keeps its own core busy.
+ * send by polling, so the load generator keeps its own core busy. The line
+ * then adds {@code send_late_p99_us} and {@code send_late_max_us}: how late
+ * the load itself sent requests, past when each could have gone (its due
+ * time, or the answer that freed its slot): a load thread kept off its core
+ * shows there, not as the server's latency.
  *
  * <p>{@code --server-pid PID} adds the server's CPU time over the measured
  * window, read from {@code /proc/PID/stat}: {@code server_cpu_pct} (of one
@@ -219,6 +223,8 @@ final class Load {
         final long[] sentAt = new long[depth];
         /** Paced: when the next request is due. */
         long nextDue;
+        /** When the last answers came: a request kept back by the in-flight bound could go from then. */
+        long lastAnswerAt;
         long sent;
         long received;
         SelectionKey key;
@@ -261,6 +267,8 @@ final class Load {
     /** What a thread of the load measured. */
     private abstract static class Figures {
         final Histogram latency = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
+        /** Paced: how late each request was sent, past when it could have been. */
+        final Histogram sendLate = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
         long measuredOps;
         long errors;
         long totalAnswers;
@@ -355,7 +363,13 @@ final class Load {
                 return;
             }
             ByteBuffer out = conn.out.clear();
+            boolean measuring = now - warmupEnd >= 0 && now - end < 0;
             while (conn.nextDue - now <= 0 && !conn.inFlightFull() && out.remaining() >= Protocol.REQUEST_BYTES) {
+                if (measuring) {
+                    // how long it could have gone and had not: the load's own delay, not the server's
+                    long sendable = Math.max(conn.nextDue, conn.lastAnswerAt);
+                    sendLate.recordValue(Math.min(Math.max(0, now - sendable), sendLate.getHighestTrackableValue()));
+                }
                 conn.sentAt[(int) (conn.sent % depth)] = conn.nextDue;
                 Protocol.encodeRequest(out, conn.sent, conn.y);
                 conn.sent++;
@@ -406,6 +420,7 @@ final class Load {
                 return;
             }
             long now = System.nanoTime();
+            conn.lastAnswerAt = now;
             boolean measuring = now - warmupEnd >= 0 && now - end < 0;
             ByteBuffer in = conn.in.flip();
             while (in.remaining() >= Protocol.RESPONSE_BYTES) {
@@ -558,9 +573,9 @@ final class Load {
     /** Paced: the time between two requests on one connection. */
     private long interval;
 
-    /** What a run measured. */
-    record Result(long ops, double window, Histogram latency, long errors, long total, String firstError,
-            double serverCpuSeconds, double loadCpuSeconds, String tls) {
+    /** What a run measured; {@code windowStart} is the {@link System#nanoTime()} its window began at. */
+    record Result(long ops, long windowStart, double window, Histogram latency, Histogram sendLate, long errors,
+            long total, String firstError, double serverCpuSeconds, double loadCpuSeconds, String tls) {
 
         /** The line {@code main} prints. */
         String line(boolean withSeconds, boolean withServerCpu) {
@@ -568,10 +583,12 @@ final class Load {
                     100 * serverCpuSeconds / window, ops == 0 ? 0 : serverCpuSeconds * 1e6 / ops);
             String loadCpu = loadCpuSeconds < 0 ? "" : String.format(" load_cpu_pct=%.1f load_cpu_us_per_req=%.2f",
                     100 * loadCpuSeconds / window, ops == 0 ? 0 : loadCpuSeconds * 1e6 / ops);
-            return String.format("ops=%d ops_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%d total=%d%s%s%s%s",
+            String late = sendLate == null ? "" : String.format(" send_late_p99_us=%.1f send_late_max_us=%.1f",
+                    sendLate.getValueAtPercentile(99) / 1e3, sendLate.getMaxValue() / 1e3);
+            return String.format("ops=%d ops_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%d total=%d%s%s%s%s%s",
                     ops, ops / window, latency.getValueAtPercentile(50) / 1e3, latency.getValueAtPercentile(99) / 1e3,
                     latency.getValueAtPercentile(99.9) / 1e3, errors, total,
-                    withSeconds ? String.format(" seconds=%.3f", window) : "", serverCpu, loadCpu,
+                    withSeconds ? String.format(" seconds=%.3f", window) : "", serverCpu, loadCpu, late,
                     tls == null ? "" : " tls=" + tls);
         }
     }
@@ -671,6 +688,7 @@ final class Load {
             thread.join();
         }
         Histogram latency = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
+        Histogram sendLate = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
         long ops = 0;
         long total = 0;
         long errors = 0;
@@ -678,6 +696,7 @@ final class Load {
         long measuredEnd = end;
         for (Figures worker : figures) {
             latency.add(worker.latency);
+            sendLate.add(worker.sendLate);
             ops += worker.measuredOps;
             total += worker.totalAnswers;
             errors += worker.errors;
@@ -689,7 +708,7 @@ final class Load {
             }
         }
         double window = (measuredEnd - warmupEnd) / 1e9;
-        return new Result(ops, window, latency, errors, total, firstError,
+        return new Result(ops, warmupEnd, window, latency, rate > 0 ? sendLate : null, errors, total, firstError,
                 serverTicks / (double) CLOCK_TICKS_PER_SECOND,
                 loadTicks < 0 ? -1 : loadTicks / (double) CLOCK_TICKS_PER_SECOND, agreed);
     }
