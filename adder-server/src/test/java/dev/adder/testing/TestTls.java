@@ -127,7 +127,11 @@ public final class TestTls {
         if (made == null) {
             Path directory = Files.createTempDirectory("adder-test-tls");
             Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteQuietly(directory)));
+            long start = System.nanoTime();
             make(directory);
+            // the first TLS test of a JVM waits for this: its time is not that test's
+            System.out.println("TestTls: made the test certificates with keytool in "
+                    + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) + " ms");
             made = directory;
         }
         return made;
