@@ -41,7 +41,9 @@
 # Printed: medians of requests/s, p50 and p99 latency, server CPU (seconds per million requests;
 # for paced shapes, percent of a core over the measured window; over TLS, over the measured window
 # alone, without the connections' handshakes), server RSS sampled mid-run, and
-# each figure's ratio to the first server's, as the median of the ratios of runs made side by side.
+# each figure's ratio to the first server's, as the median of the ratios of runs made side by side,
+# and the load generator's own CPU (percent of its core: near 100%, the load is what limits the run;
+# over TLS its side of each exchange costs about what the server's does).
 # JAVA_OPTS applies to every Java server (default: none). Needs java, taskset and python3.
 set -euo pipefail
 
@@ -277,13 +279,14 @@ for line in open(sys.argv[1]):
         cpu = (int(ticks) / int(clk)) / (ops / 1e6) if ops else 0.0
     rows.setdefault((transport, shape), {}).setdefault(name, []).append(
         {"rps": float(f["ops_per_s"]), "p50": float(f["p50_us"]), "p99": float(f["p99_us"]),
-         "cpu": cpu, "rss": int(rss) / 1024, "secs": float(f.get("seconds", 0))})
+         "cpu": cpu, "rss": int(rss) / 1024, "secs": float(f.get("seconds", 0)),
+         "load": float(f.get("load_cpu_pct", "nan"))})
 med = lambda recs, k: statistics.median(r[k] for r in recs)
 # a ratio is the median of the ratios of runs made side by side: robust to the machine's drift
 ratio = lambda a, b, k: statistics.median(x[k] / y[k] if y[k] else float("nan") for x, y in zip(a, b))
 print("| transport | shape | server | req/s | req/s vs " + first + " | p50 / p99 µs | p99 vs " + first
-      + " | server CPU | CPU vs " + first + " | RSS MB |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+      + " | server CPU | CPU vs " + first + " | RSS MB | load CPU |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for (transport, shape), by in rows.items():
     base = by.get(first)
     rel = lambda r, k: f"{ratio(r, base, k):.2f}" if base else "-"
@@ -292,7 +295,7 @@ for (transport, shape), by in rows.items():
             continue  # not run on this transport or in this shape
         r = by[name]
         if shape == "teaching1000":
-            print(f"| {transport} | teaching pattern, 1000 requests | {name} | {med(r,'secs'):.3f} s | | | | | | |")
+            print(f"| {transport} | teaching pattern, 1000 requests | {name} | {med(r,'secs'):.3f} s | | | | | | | |")
             continue
         if shape.startswith("paced"):
             cpu = f"{med(r,'cpu'):.1f}% of a core"
@@ -303,5 +306,5 @@ for (transport, shape), by in rows.items():
         label = "handshakes (req = connection)" if shape == "handshakes" else shape
         print(f"| {transport} | {label} | {name} | {med(r,'rps'):,.0f} | {rel(r,'rps')} "
               f"| {med(r,'p50'):.0f} / {med(r,'p99'):.0f} | {rel(r,'p99')} "
-              f"| {cpu} | {rel(r,'cpu')} | {med(r,'rss'):.1f} |")
+              f"| {cpu} | {rel(r,'cpu')} | {med(r,'rss'):.1f} | {med(r,'load'):.0f}% |")
 PY
