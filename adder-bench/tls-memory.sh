@@ -7,7 +7,7 @@
 #
 #   mvn -B -DskipTests package        # once: builds the jars this script runs
 #   adder-bench/tls-memory.sh [--conns N] [--subjects LIST] [--tls-key-type rsa2048|ec256]
-#                             [--tls-engine openssl|jdk] [-- JVM_FLAGS...]
+#                             [--tls-engine openssl|jdk] [--tls-ciphers LIST (with jdk)] [-- JVM_FLAGS...]
 #
 # Subjects (default engine,adder-tcp,adder-tls,netty-tcp,netty-tls; netty-openssl too if asked): see
 # TlsMemory's class comment. About 1 minute per subject with 2,000 connections on a machine at rest.
@@ -17,6 +17,7 @@ conns=2000
 subjects=engine,adder-tcp,adder-tls,netty-tcp,netty-tls
 key_type=rsa2048
 engine=openssl
+ciphers=()
 flags=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
     --subjects) subjects=$2; shift 2 ;;
     --tls-key-type) key_type=$2; shift 2 ;;
     --tls-engine) engine=$2; shift 2 ;;
+    --tls-ciphers) ciphers=(--tls-ciphers "$2"); shift 2 ;;
     --) shift; flags=(-- "$@"); break ;;
     *) echo "tls-memory.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -34,4 +36,4 @@ make_test_certs "$work/tls" "$key_type"
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $("$java" -version 2>&1 | head -1), a $key_type server key"
 "$java" -jar "$bench_jar" tls-memory --tls-cert "$work/tls/server.pem" --tls-key "$work/tls/server.key" \
   --tls-ca "$work/tls/ca.pem" --conns "$conns" --subjects "$subjects" --tls-engine "$engine" \
-  --server-jar "$server_jar" "${flags[@]}"
+  "${ciphers[@]}" --server-jar "$server_jar" "${flags[@]}"

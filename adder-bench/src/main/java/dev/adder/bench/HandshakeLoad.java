@@ -127,6 +127,10 @@ final class HandshakeLoad {
         if (tlsCa == null) {
             throw new IllegalArgumentException("--tls-ca FILE (the CAs to trust) is required");
         }
+        if (tlsCiphers != null && tlsEngine.equals("openssl")) {
+            throw new IllegalArgumentException("BoringSSL's TLS 1.3 cipher suites cannot be chosen: --tls-ciphers needs"
+                    + " --tls-engine jdk");
+        }
         if (threads == 0) {
             threads = rate > 0 ? 16 : 4;
         }

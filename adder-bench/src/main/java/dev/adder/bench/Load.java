@@ -49,7 +49,8 @@ import org.HdrHistogram.Histogram;
  * with {@code --tls-engine jdk}; the line ends with
  * {@code tls=PROTOCOL/SUITE/ENGINE} as agreed. {@code --tls-ciphers} offers
  * those suites alone (comma-separated, say {@code TLS_AES_128_GCM_SHA256}, to
- * have every server use the same); {@code --tls-resume} lets connections
+ * have every server use the same; with {@code --tls-engine jdk}: BoringSSL's
+ * TLS 1.3 suites cannot be chosen); {@code --tls-resume} lets connections
  * resume an earlier one's session (by default each makes a full handshake).
  * {@code --tls-sockets} instead gives each connection a thread of its own and
  * a blocking JDK {@code SSLSocket} (not with {@code --rate}): the other way to
@@ -197,6 +198,10 @@ final class Load {
         }
         if (address.isTls() && splitWrites) {
             throw new IllegalArgumentException("--split-writes is the teaching pattern over plain TCP, not TLS");
+        }
+        if (tlsCiphers != null && tlsEngine.equals("openssl") && !tlsSockets) {
+            throw new IllegalArgumentException("BoringSSL's TLS 1.3 cipher suites cannot be chosen: --tls-ciphers needs"
+                    + " --tls-engine jdk");
         }
         if (tlsSockets && rate > 0) {
             throw new IllegalArgumentException("--tls-sockets and --rate do not go together");

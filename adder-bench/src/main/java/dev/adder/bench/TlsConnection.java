@@ -14,7 +14,6 @@ import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
-import java.util.List;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLEngineResult;
@@ -92,14 +91,16 @@ final class TlsConnection {
                         throw new IOException("OpenSSL (netty-tcnative) is not available here: use --tls-engine jdk",
                                 OpenSsl.unavailabilityCause());
                     }
+                    if (suites != null) {
+                        // BoringSSL's TLS 1.3 suites are fixed: a list would go unheeded, and the run mislabelled
+                        throw new IllegalArgumentException("BoringSSL's TLS 1.3 cipher suites cannot be chosen:"
+                                + " --tls-ciphers needs --tls-engine jdk");
+                    }
                     SslContextBuilder builder = SslContextBuilder.forClient().sslProvider(SslProvider.OPENSSL)
                             .trustManager(ca.toFile()).protocols("TLSv1.3", "TLSv1.2")
                             // as the JDK's engine made without the peer's name: the CAs alone are checked
                             .endpointIdentificationAlgorithm(resume ? "HTTPS" : null);
-                    if (suites != null) {
-                        builder.ciphers(List.of(suites));
-                    }
-                    return new Client(null, builder.build(), suites, resume);
+                    return new Client(null, builder.build(), null, resume);
                 default:
                     throw new IllegalArgumentException("the TLS engine is openssl or jdk, not " + engine);
             }

@@ -38,7 +38,8 @@ import javax.net.ssl.SSLParameters;
  *
  * <pre>
  * tls-memory --tls-cert FILE --tls-key FILE --tls-ca FILE [--conns N] [--subjects LIST]
- *            [--server-jar JAR] [--tls-engine openssl|jdk] [--classes K] [--settle S] [--engine-rounds R]
+ *            [--server-jar JAR] [--tls-engine openssl|jdk] [--tls-ciphers LIST] [--classes K] [--settle S]
+ *            [--engine-rounds R]
  *            [--server-rounds R] [-- SERVER_JVM_FLAGS...]
  * </pre>
  *
@@ -74,7 +75,11 @@ import javax.net.ssl.SSLParameters;
  * cache would show there; so does the JVM's own noise, a few hundred KB, so
  * it needs a large N). The client of every TLS subject is the same engine
  * ({@code --tls-engine}, BoringSSL's by default) and never resumes: what a
- * server's engine keeps differs with the client's engine.
+ * server's engine keeps differs with the client's engine, and with the suite
+ * agreed (AES-256's keys take more than AES-128's: Adder's server prefers
+ * {@code TLS_AES_256_GCM_SHA384}, Netty's {@code TLS_AES_128_GCM_SHA256});
+ * {@code --tls-ciphers LIST} has the clients offer those alone (with
+ * {@code --tls-engine jdk}: BoringSSL's TLS 1.3 suites cannot be chosen).
  * The {@code K} classes (default 12) whose live bytes grew most are listed
  * for each subject, per connection.
  *
@@ -102,6 +107,8 @@ final class TlsMemory {
     private List<String> subjects = List.of("engine", "adder-tcp", "adder-tls", "netty-tcp", "netty-tls");
     private Path serverJar;
     private String tlsEngine = "openssl";
+    /** The suites the clients offer, or null for their engine's defaults. */
+    private String tlsCiphers;
     private int classes = 12;
     /** How long the warmed server is left before its heap is read, under TLS. */
     private int settleSeconds = 12;
@@ -124,7 +131,8 @@ final class TlsMemory {
         } catch (IllegalArgumentException e) {
             System.err.println("tls-memory: " + e.getMessage());
             System.err.println("usage: tls-memory --tls-cert FILE --tls-key FILE --tls-ca FILE [--conns N] [--subjects LIST]"
-                    + " [--server-jar JAR] [--tls-engine openssl|jdk] [--classes K] [--settle S] [--engine-rounds R]"
+                    + " [--server-jar JAR] [--tls-engine openssl|jdk] [--tls-ciphers LIST] [--classes K] [--settle S]"
+                    + " [--engine-rounds R]"
                     + " [--server-rounds R] [-- SERVER_JVM_FLAGS...]");
             return 2;
         }
@@ -150,6 +158,7 @@ final class TlsMemory {
                 case "--subjects" -> subjects = List.of(value.split(","));
                 case "--server-jar" -> serverJar = Path.of(value);
                 case "--tls-engine" -> tlsEngine = value;
+                case "--tls-ciphers" -> tlsCiphers = value;
                 case "--classes" -> classes = Integer.parseInt(value);
                 case "--settle" -> settleSeconds = Integer.parseInt(value);
                 case "--engine-rounds" -> engineRounds = Integer.parseInt(value);
@@ -159,6 +168,10 @@ final class TlsMemory {
         }
         if (cert == null || key == null || ca == null) {
             throw new IllegalArgumentException("--tls-cert, --tls-key and --tls-ca are required");
+        }
+        if (tlsCiphers != null && tlsEngine.equals("openssl")) {
+            throw new IllegalArgumentException("BoringSSL's TLS 1.3 cipher suites cannot be chosen: --tls-ciphers needs"
+                    + " --tls-engine jdk");
         }
         if (conns < 1) {
             throw new IllegalArgumentException("--conns must be at least 1");
@@ -258,7 +271,7 @@ final class TlsMemory {
         List<Held> held = new ArrayList<>();
         try {
             AdderAddress address = AdderAddress.parse(awaitListening(server, log));
-            TlsConnection.Client client = tls ? TlsConnection.Client.trusting(ca, tlsEngine, null, false) : null;
+            TlsConnection.Client client = tls ? TlsConnection.Client.trusting(ca, tlsEngine, tlsCiphers, false) : null;
             TlsConnection.Scratch scratch = new TlsConnection.Scratch();
             for (int c = 0; c < WARMUP_CONNECTIONS; c++) {
                 openRetrying(address, client, scratch, c).close();
@@ -401,7 +414,8 @@ final class TlsMemory {
         command.add(javaBinary());
         command.addAll(flags);
         command.addAll(List.of("-cp", benchJar.toString(), Bench.class.getName(), "tls-memory", "--engine-child",
-                cert.toString(), key.toString(), ca.toString(), Integer.toString(conns), tlsEngine));
+                cert.toString(), key.toString(), ca.toString(), Integer.toString(conns), tlsEngine,
+                tlsCiphers == null ? "" : tlsCiphers));
         Process child = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
                 PrintStream in = new PrintStream(child.getOutputStream(), true, StandardCharsets.UTF_8)) {
@@ -452,7 +466,7 @@ final class TlsMemory {
         int n = Integer.parseInt(args[3]);
         SSLContext server = TlsFiles.context(cert, key, null);
         // the client as the servers' runs have it: the same engine, no resumption (so no client session is kept)
-        TlsConnection.Client client = TlsConnection.Client.trusting(ca, args[4], null, false);
+        TlsConnection.Client client = TlsConnection.Client.trusting(ca, args[4], args[5].isEmpty() ? null : args[5], false);
         for (int i = 0; i < WARMUP_CONNECTIONS; i++) {
             pair(server, client, i);
         }
