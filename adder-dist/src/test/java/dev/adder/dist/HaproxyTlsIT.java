@@ -325,8 +325,10 @@ class HaproxyTlsIT {
         // the daemon listens: HAProxy's checks now fail in TLS. a's in the handshake, on the certificate's
         // name (L6RSP); b's just after, as the daemon's refusal of HAProxy's certificate arrives (TLS 1.3
         // ends the client's side of the handshake first: SOCKERR or so). Six checks more, of which two
-        // passing would have brought either up:
-        Thread.sleep(3_000);
+        // passing would have brought either up: both stay down throughout
+        await("a and b stay DOWN").during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(30))
+                .pollInterval(Duration.ofMillis(100))
+                .until(() -> stats.status("a").startsWith("DOWN") && stats.status("b").startsWith("DOWN"));
         Map<String, String> reasons = new LinkedHashMap<>();
         for (String server : List.of("a", "b")) {
             String status = stats.field(server, "check_status").replaceFirst("^\\* ", "");
