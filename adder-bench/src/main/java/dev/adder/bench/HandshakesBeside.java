@@ -289,13 +289,17 @@ final class HandshakesBeside {
         return sorted.isEmpty() ? Double.NaN : sorted.get(sorted.size() / 2);
     }
 
-    /** CPU ticks of a process's threads, by kind: its loops', its TLS tasks', all; and when read. */
+    /** CPU ticks of a process: its loops' threads, its TLS tasks' threads, the whole process; and when read. */
     private record ThreadCpu(long loop, long tls, long all, long at) {
 
         static ThreadCpu read(long pid) throws IOException {
             long loop = 0;
             long tls = 0;
-            long all = 0;
+            // the process's own counts include its threads that have ended (an idle TLS thread ends
+            // after 30 s): a sum over the living threads would shrink when one does
+            String process = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            String[] own = process.substring(process.lastIndexOf(')') + 2).split(" ");
+            long all = Long.parseLong(own[11]) + Long.parseLong(own[12]);
             try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
                 for (Path task : tasks.toList()) {
                     String comm;
@@ -308,7 +312,6 @@ final class HandshakesBeside {
                     }
                     String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
                     long ticks = Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
-                    all += ticks;
                     if (comm.startsWith("adder-loop")) {
                         loop += ticks;
                     } else if (comm.startsWith("adder-tls")) {
@@ -319,7 +322,7 @@ final class HandshakesBeside {
             return new ThreadCpu(loop, tls, all, System.nanoTime());
         }
 
-        /** The ticks since an earlier reading, {@code at} then the time between. TLS threads that ended between are lost. */
+        /** The ticks since an earlier reading, {@code at} then the time between. A TLS thread that ended between loses its ticks from {@code tls} (not from {@code all}). */
         ThreadCpu since(ThreadCpu earlier) {
             return new ThreadCpu(loop - earlier.loop, Math.max(0, tls - earlier.tls), all - earlier.all,
                     at - earlier.at);
