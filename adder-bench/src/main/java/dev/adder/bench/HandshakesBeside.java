@@ -182,7 +182,7 @@ final class HandshakesBeside {
         } finally {
             pool.shutdownNow();
         }
-        int errors = 0;
+        long errors = 0;
         System.out.println("summary (median over the rounds):");
         for (String name : List.of("quiet", "handshakes")) {
             List<Phase> of = phases.stream().filter(p -> p.name.equals(name)).toList();

@@ -22,7 +22,7 @@ record ServerConfig(
         ObjectName jmxName,
         String threadName,
         int loops,
-        /** Null when no keys were given (and so no tls: listener is there). */
+        // null when no keys were given (and so no tls: listener is there)
         TlsSettings tls,
         // who may connect over a Unix-domain socket; null: anyone the socket file lets in
         AllowedPeers allowedPeers) {

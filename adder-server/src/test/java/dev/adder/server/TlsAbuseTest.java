@@ -53,7 +53,6 @@ class TlsAbuseTest {
 
     /** Long enough for any handshake here, so that a client that waits for the server fails rather than hangs. */
     private static final int READ_TIMEOUT_MILLIS = 30_000;
-    /** A handshake deadline for the tests of it: short, but far longer than a good client's handshake takes on a busy machine. */
     /** Short enough to wait for, long enough that a checking client's handshake on a loaded machine finishes within it. */
     private static final Duration SHORT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(5);
 
