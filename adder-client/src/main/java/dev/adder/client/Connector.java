@@ -8,6 +8,7 @@ import java.net.SocketAddress;
 import java.net.SocketException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
+import java.net.UnknownHostException;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -28,19 +29,6 @@ final class Connector {
 
     static final long FIRST_PAUSE_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
     static final long LONGEST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
-
-    /** What a failed connect means for trying again. */
-    private enum Kind {
-        /** The server's accept queue is full: tried again until the connect timeout. */
-        BUSY,
-        /** Nobody accepts there now: tried again for the connect timeout when replay is on. */
-        DOWN,
-        /** Not mended by waiting. */
-        FINAL
-    }
-
-    private record Failure(Kind kind, AdderException error) {
-    }
 
     private final AdderAddress address;
     private final SocketAddress socketAddress;
@@ -69,9 +57,20 @@ final class Connector {
      * failure once they have run for the connect timeout.
      */
     long retryAt(IOException e, long now, boolean downIsFinal) {
-        Failure failure = classify(e);
-        if (failure.kind() == Kind.FINAL || failure.kind() == Kind.DOWN && downIsFinal) {
-            throw failure.error();
+        boolean unix = address.isUnix();
+        // looked at once: a server starting may create the file between two looks
+        boolean noFile = unix && !Files.exists(address.unixPath(), LinkOption.NOFOLLOW_LINKS);
+        boolean refused = !noFile && e instanceof ConnectException;
+        boolean busy = !noFile && !refused && e instanceof SocketException && unix && Files.isWritable(address.unixPath());
+        boolean down = noFile || refused || e instanceof SocketException && !unix; // TCP: reset during the handshake, say
+        // TLS (the server's certificate, or the server refusing ours) is neither busy nor down: final
+        boolean tls = !noFile && !refused && e instanceof SSLException;
+        AdderException failure = new AdderException("cannot connect to " + address + ": " + (noFile
+                ? "no socket file at " + address.unixPath() + " (is the server running?)"
+                : refused ? "connection refused (is the server running?)"
+                : tls ? "TLS handshake failed: " + rootMessage(e) : reason(e)), e);
+        if (!busy && (!down || downIsFinal)) {
+            throw failure;
         }
         if (failingSince == 0 || now - failingSince - timeoutNanos - LONGEST_PAUSE_NANOS > 0) {
             failingSince = now; // a new run of failures (an old one ended when nobody waited any more)
@@ -79,9 +78,9 @@ final class Connector {
         }
         if (now - failingSince >= timeoutNanos) {
             failingSince = 0;
-            throw failure.kind() == Kind.BUSY ? timedOut(true) : failure.error();
+            throw busy ? timedOut(true) : failure;
         }
-        lastFailure = failure.error().getMessage();
+        lastFailure = failure.getMessage();
         pauseNanos = pauseNanos == 0 ? FIRST_PAUSE_NANOS : Math.min(LONGEST_PAUSE_NANOS, pauseNanos * 2);
         long end = failingSince + timeoutNanos;
         return end - (now + pauseNanos) < 0 ? end : now + pauseNanos;
@@ -92,14 +91,10 @@ final class Connector {
         return lastFailure;
     }
 
-    /**
-     * A new channel, non-blocking, its connect begun.
-     *
-     * @throws IOException as {@link SocketChannel#connect} does; {@link #classify} tells what it means
-     */
+    /** A new channel, non-blocking, its connect begun; throws what {@link #retryAt} tells the meaning of. */
     SocketChannel open() throws IOException {
         if (socketAddress instanceof InetSocketAddress inet && inet.isUnresolved()) {
-            throw new UnknownHost(inet.getHostString());
+            throw new UnknownHostException("unknown host '" + inet.getHostString() + "'");
         }
         SocketChannel channel = socketAddress instanceof UnixDomainSocketAddress
                 ? SocketChannel.open(StandardProtocolFamily.UNIX)
@@ -112,38 +107,6 @@ final class Connector {
             channel.close();
             throw e;
         }
-    }
-
-    private static final class UnknownHost extends IOException {
-        private static final long serialVersionUID = 1L;
-
-        UnknownHost(String host) {
-            super("unknown host '" + host + "'");
-        }
-    }
-
-    private Failure classify(IOException e) {
-        String prefix = "cannot connect to " + address + ": ";
-        // looked at once: a server starting may create the file between two looks
-        boolean present = !address.isUnix() || Files.exists(address.unixPath(), LinkOption.NOFOLLOW_LINKS);
-        if (!present) {
-            return new Failure(Kind.DOWN, new AdderException(prefix + "no socket file at " + address.unixPath()
-                    + " (is the server running?)", e));
-        }
-        if (e instanceof ConnectException) {
-            return new Failure(Kind.DOWN, new AdderException(prefix + "connection refused (is the server running?)", e));
-        }
-        if (e instanceof SSLException) { // the server's certificate, or the server refusing ours: no wait mends it
-            return new Failure(Kind.FINAL, new AdderException(prefix + "TLS handshake failed: " + rootMessage(e), e));
-        }
-        String reason = prefix + (e.getMessage() == null ? e.toString() : e.getMessage());
-        if (e instanceof SocketException && address.isUnix() && Files.isWritable(address.unixPath())) {
-            return new Failure(Kind.BUSY, new AdderException(reason, e));
-        }
-        if (e instanceof SocketException && !address.isUnix()) {
-            return new Failure(Kind.DOWN, new AdderException(reason, e)); // reset during the handshake, say
-        }
-        return new Failure(Kind.FINAL, new AdderException(reason, e));
     }
 
     /** The innermost cause's message: the JDK wraps a certificate's fault in two or three layers. */
@@ -160,5 +123,9 @@ final class Connector {
         return new AdderTimeoutException("timed out connecting to " + address + (busy
                 ? ": the server's queue of connections to accept stayed full for " + timeoutNanos / 1_000_000 + " ms"
                 : ""));
+    }
+
+    static String reason(IOException e) {
+        return e.getMessage() == null ? e.toString() : e.getMessage();
     }
 }
