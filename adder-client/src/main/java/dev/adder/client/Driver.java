@@ -60,8 +60,8 @@ final class Driver {
     private static final int MAX_POLLERS = Math.max(1, CORES - 1);
     private final ByteBuffer out = ByteBuffer.allocateDirect(BUFFER_BYTES).order(Protocol.BYTE_ORDER).flip();
     private final ByteBuffer in = ByteBuffer.allocateDirect(BUFFER_BYTES).order(Protocol.BYTE_ORDER);
-    /** Opened at the first connect, closed with the client; close() wakes it. */
-    private volatile Selector selector;
+    /** Closed with the client; close() wakes it. */
+    private final Selector selector;
     private SocketChannel channel;
     /** For a tls: address, how its connections begin TLS; null for plain ones. */
     private final ClientTls clientTls;
@@ -69,7 +69,6 @@ final class Driver {
     private TlsPipe tls;
     private TlsBuffers tlsBuffers;
     private SelectionKey key;
-    private int interest;
     private boolean connected;
     /** nanoTime by which a connect under way must finish. */
     private long connectDeadline;
@@ -93,6 +92,11 @@ final class Driver {
         this.replay = replay;
         this.connectTimeoutNanos = connectTimeoutNanos;
         this.busyPoll = new BusyPoll(busyPollNanos);
+        try {
+            this.selector = Selector.open();
+        } catch (IOException e) {
+            throw new AdderException("cannot connect to " + address + ": no selector: " + e.getMessage(), e);
+        }
     }
 
     /** ": its connection was lost twice; last failure: ...", or "": what a timeout's message adds. */
@@ -208,26 +212,21 @@ final class Driver {
             want = tls.interestOps(want); // writable too while TLS records wait to go
         }
         try {
-            Selector waiter = selector();
-            if (key != null && want != interest) {
+            if (key != null && key.interestOps() != want) {
                 key.interestOps(want);
-                interest = want;
-            }
-            if (calls.isClosed()) { // close() wakes the selector once it exists; before that, it is looked at here
-                return false;
             }
             int ready;
             // then look for requests queued meanwhile (a caller that queues looks at this after), unless
             // the socket is full: then the wait is for writable too, whatever is queued
             selecting = true;
             try {
-                ready = connected && !unsent() && calls.mayHaveUnsent() ? waiter.selectNow()
-                        : waiter.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(until - now + 999_999)));
+                ready = connected && !unsent() && calls.mayHaveUnsent() ? selector.selectNow()
+                        : selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(until - now + 999_999)));
             } finally {
                 selecting = false;
                 nudged.set(false);
             }
-            waiter.selectedKeys().clear();
+            selector.selectedKeys().clear();
             return ready > 0 && connected && key.isValid() && key.isReadable();
         } catch (IOException e) {
             throw new AdderException("call to " + address + " failed: its selector failed: " + e.getMessage(), e);
@@ -236,15 +235,6 @@ final class Driver {
 
     private static long earlier(long a, long b) {
         return b - a < 0 ? b : a;
-    }
-
-    private Selector selector() throws IOException {
-        Selector current = selector;
-        if (current == null) {
-            current = Selector.open();
-            selector = current;
-        }
-        return current;
     }
 
     /**
@@ -261,10 +251,7 @@ final class Driver {
 
     /** From close(): a holder waiting in its selector looks at the client again. */
     void wakeup() {
-        Selector current = selector;
-        if (current != null) {
-            current.wakeup();
-        }
+        selector.wakeup();
     }
 
     // ---------------------------------------------------------------- the connection
@@ -397,8 +384,7 @@ final class Driver {
                 }
                 pauseUntil = 0;
                 channel = connector.open();
-                key = channel.register(selector(), SelectionKey.OP_CONNECT);
-                interest = SelectionKey.OP_CONNECT;
+                key = channel.register(selector, SelectionKey.OP_CONNECT);
                 connectDeadline = now + connectTimeoutNanos;
             }
             if (tls != null || channel.finishConnect()) {
@@ -408,8 +394,6 @@ final class Driver {
                 if (clientTls != null && !handshake()) {
                     return now - connectDeadline >= 0 ? timedOutConnecting() : connectDeadline;
                 }
-                key.interestOps(SelectionKey.OP_READ);
-                interest = SelectionKey.OP_READ;
                 connected = true;
                 connector.connected();
                 return 0;
@@ -449,10 +433,7 @@ final class Driver {
             in.clear(); // a server sends nothing unasked: nothing of the handshake's reads is kept
             return true;
         }
-        int want = tls.interestOps(0);
-        key.interestOps(want);
-        interest = want;
-        return false;
+        return false; // await() asks the key for what the handshake waits for
     }
 
     /**
@@ -485,7 +466,6 @@ final class Driver {
         }
         channel = null;
         key = null;
-        interest = 0;
         connected = false;
         out.clear().flip();
         in.clear();
@@ -494,13 +474,10 @@ final class Driver {
     /** The client is closed and the role is this thread's, for good: closes the connection and the selector. */
     void closeAll() {
         drop();
-        Selector current = selector;
-        if (current != null) {
-            try {
-                current.close();
-            } catch (IOException e) {
-                // nothing is left to release
-            }
+        try {
+            selector.close();
+        } catch (IOException e) {
+            // nothing is left to release
         }
     }
 
