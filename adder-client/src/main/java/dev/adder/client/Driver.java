@@ -154,9 +154,9 @@ final class Driver {
                     probe = false;
                     continue;
                 }
-            } else if (probe) {
+            } else if (probe) { // before the first request: a server that closed the idle connection is noticed
                 probe = false;
-                probeIdle();
+                read();
                 continue;
             } else if ((unsent() || calls.mayHaveUnsent()) && !write()) {
                 continue;
@@ -256,25 +256,6 @@ final class Driver {
 
     // ---------------------------------------------------------------- the connection
 
-    /**
-     * Before the first request on a connection that was idle: a read must
-     * find nothing, since the server owes nothing. The end of the stream
-     * means it closed the connection meanwhile (a restart, an idle timeout):
-     * connect again, not a loss, as nothing was sent on it.
-     */
-    private void probeIdle() {
-        try {
-            int n = tls != null ? tls.read(in) : channel.read(in);
-            if (n > 0) {
-                violated("the server at " + address + " sent bytes that answer no request");
-            } else if (n < 0) {
-                drop();
-            }
-        } catch (IOException e) {
-            drop(); // the same: gone while idle
-        }
-    }
-
     /** Whether bytes wait to go: requests taken from the line, or TLS records made of them. */
     private boolean unsent() {
         return out.hasRemaining() || tls != null && tls.unsentBytes() > 0;
@@ -305,7 +286,7 @@ final class Driver {
                 }
             }
         } catch (IOException e) {
-            lost("call to " + address + " failed writing to the connection: " + reason(e), e);
+            lost("call to " + address + " failed writing to the connection: " + Connector.reason(e), e);
             return false;
         }
     }
@@ -316,10 +297,10 @@ final class Driver {
         try {
             n = tls != null ? tls.read(in) : channel.read(in);
         } catch (SSLException e) { // a fatal alert (TLS 1.3's refusal of a client certificate comes after the handshake)
-            violated("call to " + address + " failed: the server ended TLS: " + reason(e));
+            violated("call to " + address + " failed: the server ended TLS: " + Connector.reason(e));
             return false;
         } catch (IOException e) {
-            lost("call to " + address + " failed reading from the connection: " + reason(e), e);
+            lost("call to " + address + " failed reading from the connection: " + Connector.reason(e), e);
             return false;
         }
         if (n == 0) {
@@ -327,13 +308,9 @@ final class Driver {
         }
         if (n < 0) {
             int partial = in.position();
-            if (calls.due() == 0 && partial == 0) {
-                drop(); // closed with nothing owed: the next call connects again
-            } else {
-                lost(partial == 0 ? "the server closed the connection to " + address + " with calls in flight"
-                        : "the server closed the connection to " + address + " in the middle of an answer ("
-                                + partial + " of " + Protocol.RESPONSE_BYTES + " bytes)", null);
-            }
+            lost(partial == 0 ? "the server closed the connection to " + address + " with calls in flight"
+                    : "the server closed the connection to " + address + " in the middle of an answer ("
+                            + partial + " of " + Protocol.RESPONSE_BYTES + " bytes)", null);
             return false;
         }
         boolean full = tls != null || !in.hasRemaining(); // a TLS read takes a few records: more may wait
@@ -354,8 +331,16 @@ final class Driver {
         return full;
     }
 
+    /**
+     * The connection ended or failed. With nothing owed on it, the server
+     * closed it while it was idle (a restart, an idle timeout): not a loss,
+     * the next call connects again.
+     */
     private void lost(String message, Throwable cause) {
         drop();
+        if (calls.due() == 0) {
+            return;
+        }
         losses++;
         trouble = ": its connection was lost " + (losses == 1 ? "once" : losses + " times") + "; last failure: " + message;
         calls.lost(new AdderException(message, cause), replay);
@@ -479,9 +464,5 @@ final class Driver {
         } catch (IOException e) {
             // nothing is left to release
         }
-    }
-
-    private static String reason(IOException e) {
-        return e.getMessage() == null ? e.toString() : e.getMessage();
     }
 }
