@@ -2,9 +2,12 @@ package dev.adder.client;
 
 import dev.adder.core.AdderAddress;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.Consumer;
 import java.util.concurrent.Executor;
 import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -15,7 +18,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Invariants, all under {@link #lock}:
  * <ul>
  * <li>A waiter moves once from pending to done or failed, in {@link #finish};
- *     its caller is told once the lock is let go ({@link Outcomes}).</li>
+ *     its caller is told once the lock is let go, in {@link #unlockAndTell}:
+ *     a parked caller is unparked, and an asynchronous call's future is
+ *     completed on the completion executor, never under the lock and never
+ *     on the caller's thread.</li>
  * <li>{@link #driving}: one thread holds the role, the only one that uses the
  *     connection; the role is handed on here, so each holder sees what the
  *     last one did. While a pending waiter needs a driver, someone holds it:
@@ -33,10 +39,12 @@ final class Calls {
     private final AdderAddress address;
     private final int maxInFlight;
     private final Line line;
-    private final Outcomes outcomes;
+    private final Executor completions;
     private final Runnable wakeBackground;
     private final Consumer<Waiter> done = waiter -> finish(waiter, Waiter.DONE, null);
-    private int roomWaiters;
+    /** Ended, or handed the role, under the lock: told once it is let go. */
+    private List<Thread> toWake = new ArrayList<>();
+    private List<Call> toComplete = new ArrayList<>();
     private int undriven;
     private boolean driving;
     /** Set once, under the lock; read without it by the driver. */
@@ -49,7 +57,7 @@ final class Calls {
         this.address = address;
         this.maxInFlight = maxInFlight;
         this.line = new Line(Math.max(maxInFlight, 16_384), callTimeoutNanos);
-        this.outcomes = new Outcomes(completions);
+        this.completions = completions;
         this.wakeBackground = wakeBackground;
     }
 
@@ -95,14 +103,11 @@ final class Calls {
                 driving = true;
                 wakeBackground.run();
             }
-            roomWaiters++;
             try {
                 room.awaitNanos(remaining);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new AdderException("interrupted while waiting for room to send to " + address, e);
-            } finally {
-                roomWaiters--;
             }
         }
     }
@@ -154,7 +159,7 @@ final class Calls {
             }
             return !waiter.isPending();
         } finally {
-            outcomes.unlockAndTell(lock);
+            unlockAndTell();
         }
     }
 
@@ -171,7 +176,7 @@ final class Calls {
         try {
             return handOff();
         } finally {
-            outcomes.unlockAndTell(lock);
+            unlockAndTell();
         }
     }
 
@@ -194,7 +199,7 @@ final class Calls {
         if (next != null) {
             driving = true;
             next.promoted = true;
-            outcomes.wake(next.thread);
+            wake(next.thread);
         } else if (needsBackground()) {
             driving = true;
             wakeBackground.run();
@@ -203,7 +208,7 @@ final class Calls {
     }
 
     private boolean needsBackground() {
-        return undriven > 0 || roomWaiters > 0;
+        return undriven > 0 || lock.hasWaiters(room);
     }
 
     // ---------------------------------------------------------------- for the driver
@@ -250,12 +255,10 @@ final class Calls {
         lock.lock();
         try {
             int matched = line.deliver(in, done);
-            if (roomWaiters > 0) {
-                room.signalAll();
-            }
+            room.signalAll();
             return matched;
         } finally {
-            outcomes.unlockAndTell(lock);
+            unlockAndTell();
         }
     }
 
@@ -276,7 +279,7 @@ final class Calls {
             }, false);
             nextExpiry = undriven == 0 ? Long.MAX_VALUE : next[0];
         } finally {
-            outcomes.unlockAndTell(lock);
+            unlockAndTell();
         }
     }
 
@@ -298,7 +301,47 @@ final class Calls {
         if (!waiter.mayDrive && --undriven == 0) {
             nextExpiry = Long.MAX_VALUE;
         }
-        outcomes.ended(waiter);
+        if (waiter instanceof Call call && call.future != null) {
+            toComplete.add(call);
+        } else {
+            wake(waiter.thread);
+        }
+    }
+
+    private void wake(Thread thread) {
+        if (thread != Thread.currentThread()) {
+            toWake.add(thread);
+        }
+    }
+
+    /** Lets go of the lock, then tells what ended while it was held. */
+    private void unlockAndTell() {
+        List<Thread> woken = toWake.isEmpty() ? null : toWake;
+        List<Call> completed = toComplete.isEmpty() ? null : toComplete;
+        if (woken != null) {
+            toWake = new ArrayList<>();
+        }
+        if (completed != null) {
+            toComplete = new ArrayList<>();
+        }
+        lock.unlock();
+        if (woken != null) {
+            woken.forEach(LockSupport::unpark);
+        }
+        if (completed != null) {
+            Runnable completion = () -> completed.forEach(call -> {
+                if (call.state == Waiter.DONE) {
+                    call.future.complete(call.value);
+                } else {
+                    call.future.completeExceptionally(call.error);
+                }
+            });
+            try {
+                completions.execute(completion);
+            } catch (RuntimeException e) { // shut down, or broken: the futures must complete all the same
+                completion.run();
+            }
+        }
     }
 
     // ---------------------------------------------------------------- failures
@@ -317,7 +360,7 @@ final class Calls {
             room.signalAll();
             return count;
         } finally {
-            outcomes.unlockAndTell(lock);
+            unlockAndTell();
         }
     }
 
@@ -327,7 +370,7 @@ final class Calls {
         try {
             line.forEachUnsent(waiter -> giveUp(waiter, cause), true);
         } finally {
-            outcomes.unlockAndTell(lock);
+            unlockAndTell();
         }
     }
 
@@ -349,7 +392,7 @@ final class Calls {
             driving = true;
             return free;
         } finally {
-            outcomes.unlockAndTell(lock);
+            unlockAndTell();
         }
     }
 
