@@ -11,7 +11,7 @@ import java.util.concurrent.locks.LockSupport;
  * callers waiting for room, whenever no caller that may drive is waiting.
  * Otherwise it is parked. It ends at close().
  */
-final class Background implements Runnable {
+final class Background {
 
     private final String name;
     private final AtomicBoolean handed = new AtomicBoolean();
@@ -28,25 +28,17 @@ final class Background implements Runnable {
     }
 
     /** The role is this thread's now (called under the line's lock). */
-    void hand() {
+    synchronized void hand() {
         handed.set(true);
-        Thread current;
-        synchronized (this) {
-            if (thread == null && !stopped) {
-                thread = new Thread(this, name);
-                thread.setDaemon(true);
-                thread.start();
-                return;
-            }
-            current = thread;
+        if (thread == null && !stopped) {
+            thread = new Thread(this::run, name);
+            thread.setDaemon(true);
+            thread.start();
         }
-        if (current != null) {
-            LockSupport.unpark(current);
-        }
+        LockSupport.unpark(thread); // none if stopped before it started
     }
 
-    @Override
-    public void run() {
+    private void run() {
         while (true) {
             if (handed.getAndSet(false)) {
                 try {
@@ -64,19 +56,18 @@ final class Background implements Runnable {
 
     /** Stops the thread and waits for it (not when called from it: a completion on a direct executor). */
     void stop() {
-        stopped = true;
         Thread current;
         synchronized (this) {
+            stopped = true;
             current = thread;
         }
-        if (current == null || current == Thread.currentThread()) {
-            return;
-        }
-        LockSupport.unpark(current);
-        try {
-            current.join(TimeUnit.SECONDS.toMillis(10));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        if (current != null && current != Thread.currentThread()) {
+            LockSupport.unpark(current);
+            try {
+                current.join(TimeUnit.SECONDS.toMillis(10));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 }
