@@ -244,37 +244,33 @@ public final class AdderClient implements AutoCloseable {
             Driver.CALLERS.incrementAndGet(); // for the driver's choice to poll
         }
         try {
-            awaitCounted(waiter);
+            if (calls.enqueue(waiter)) {
+                driver.drive(waiter);
+            } else {
+                driver.nudge();
+            }
+            while (!calls.over(waiter, System.nanoTime(), driver.trouble())) {
+                if (calls.takeRole(waiter)) {
+                    driver.drive(waiter);
+                } else if (!waiter.isPending()) {
+                    break; // the unpark that said so may have been spent while this thread waited for the lock
+                } else if (waiter.mayDrive) {
+                    LockSupport.parkNanos(this, waiter.deadline - System.nanoTime());
+                } else {
+                    LockSupport.park(this);
+                }
+            }
+            if (calls.takeRole(waiter)) { // handed the role as it ended (the client closed, say): passed on at once
+                driver.drive(waiter);
+            }
+            if (waiter.state != Waiter.DONE) { // a timeout is the call's own; another failure is shared, so a copy
+                AdderException error = waiter.error;
+                throw error instanceof AdderTimeoutException ? error : new AdderException(error.getMessage(), error);
+            }
         } finally {
             if (waiter.mayDrive) {
                 Driver.CALLERS.decrementAndGet();
             }
-        }
-    }
-
-    private void awaitCounted(Waiter waiter) {
-        if (calls.enqueue(waiter)) {
-            driver.drive(waiter);
-        } else {
-            driver.nudge();
-        }
-        while (!calls.over(waiter, System.nanoTime(), driver.trouble())) {
-            if (calls.takeRole(waiter)) {
-                driver.drive(waiter);
-            } else if (!waiter.isPending()) {
-                break; // the unpark that said so may have been spent while this thread waited for the lock
-            } else if (waiter.mayDrive) {
-                LockSupport.parkNanos(this, waiter.deadline - System.nanoTime());
-            } else {
-                LockSupport.park(this);
-            }
-        }
-        if (calls.takeRole(waiter)) { // handed the role as it ended (the client closed, say): passed on at once
-            driver.drive(waiter);
-        }
-        if (waiter.state != Waiter.DONE) { // a timeout is the call's own; another failure is shared, so a copy
-            AdderException error = waiter.error;
-            throw error instanceof AdderTimeoutException ? error : new AdderException(error.getMessage(), error);
         }
     }
 
@@ -285,10 +281,6 @@ public final class AdderClient implements AutoCloseable {
      */
     @Override
     public void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
         if (calls.close(new AdderException("the client of " + address + " was closed", null))) {
             driver.closeAll(); // the role was free: this thread closes what it held
         } else {
@@ -303,7 +295,7 @@ public final class AdderClient implements AutoCloseable {
     }
 
     private void checkOpen() {
-        if (closed) {
+        if (calls.isClosed()) {
             throw new IllegalStateException("the client of " + address + " is closed");
         }
     }
