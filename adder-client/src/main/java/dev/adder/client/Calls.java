@@ -49,7 +49,8 @@ final class Calls {
     private boolean driving;
     /** Set once, under the lock; read without it by the driver. */
     private volatile AdderException closed;
-    private long replayed;
+    /** Written under the lock. */
+    private volatile long replayed;
     /** The earliest deadline of the undriven waiters, or {@code Long.MAX_VALUE}: see above. */
     private volatile long nextExpiry = Long.MAX_VALUE;
 
@@ -74,7 +75,9 @@ final class Calls {
             if (waiter instanceof Call) {
                 awaitRoom(waiter.deadline);
             }
-            checkNotClosed();
+            if (closed != null) {
+                throw new AdderException(closed.getMessage(), closed);
+            }
             line.add(waiter);
             if (!waiter.mayDrive && (undriven++ == 0 || waiter.deadline - nextExpiry < 0)) {
                 nextExpiry = waiter.deadline;
@@ -109,12 +112,6 @@ final class Calls {
                 Thread.currentThread().interrupt();
                 throw new AdderException("interrupted while waiting for room to send to " + address, e);
             }
-        }
-    }
-
-    private void checkNotClosed() {
-        if (closed != null) {
-            throw new AdderException(closed.getMessage(), closed);
         }
     }
 
@@ -350,15 +347,13 @@ final class Calls {
      * The connection was lost under the calls on it. With replay, they are
      * sent again on the next connection (a batch from its first unanswered
      * pair); without, they fail with {@code cause}. Waiters not yet sent wait
-     * for the next connection either way. Returns how many were put back.
+     * for the next connection either way.
      */
-    long lost(AdderException cause, boolean replay) {
+    void lost(AdderException cause, boolean replay) {
         lock.lock();
         try {
-            long count = line.lost(replay, waiter -> giveUp(waiter, cause));
-            replayed += count;
+            replayed += line.lost(replay, waiter -> giveUp(waiter, cause));
             room.signalAll();
-            return count;
         } finally {
             unlockAndTell();
         }
@@ -407,11 +402,6 @@ final class Calls {
     }
 
     long replayed() {
-        lock.lock();
-        try {
-            return replayed;
-        } finally {
-            lock.unlock();
-        }
+        return replayed;
     }
 }
