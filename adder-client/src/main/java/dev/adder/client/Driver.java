@@ -20,16 +20,16 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * The driver's role: whoever holds it (see {@link Calls}) owns the
  * connection and does all its work: connects (again), writes what is
- * queued, reads what is due, and matches answers to calls. It always waits
- * for readable and writable together, so it never stops reading to write:
- * a server that stops reading a client that does not read its answers (as
- * Adder's does) is never waited on while its answers pile up. Every wait
- * ends at the nearest deadline: the holder's own call, the earliest of the
- * calls it times, the connect's.
+ * queued, reads what is due. It always waits for readable and writable
+ * together, so it never stops reading to write: a server that stops reading
+ * a client that does not read its answers (as Adder's does) is never waited
+ * on while its answers pile up. Every wait ends at the nearest deadline: the
+ * holder's own call, the earliest of the calls it times, the connect's.
  *
  * <p>Only the role's holder touches the fields below but {@link #selector}
- * and {@link #trouble}; the role is handed on under the line's lock, so each
- * holder sees what the last did.
+ * and the volatile ones; the role is handed on under the line's lock, so
+ * each holder sees what the last did. The socket is read in {@link #read}
+ * and written in {@link #write}, nowhere else.
  */
 final class Driver {
 
@@ -48,11 +48,10 @@ final class Driver {
     /** The present wait is a poll (a read that does not block), not a select; it holds one of {@link #POLLERS}. */
     private boolean polling;
     /**
-     * Callers polling now, in this JVM, of every client, and callers on
-     * platform threads waiting for an answer: a caller polls only while no
-     * more callers wait than there are cores, and at most one fewer poll
-     * than there are cores, so that a spinning caller never keeps another
-     * of them (of this client or any other) from running.
+     * Callers polling now and platform callers waiting for an answer, over
+     * every client of the JVM: a caller polls only while no more wait than
+     * there are cores, and at most cores - 1 poll, so that a spinning caller
+     * never keeps another from running.
      */
     private static final AtomicInteger POLLERS = new AtomicInteger();
     static final AtomicInteger CALLERS = new AtomicInteger();
@@ -78,9 +77,8 @@ final class Driver {
     private int losses;
     /** What went wrong since an answer last came, for the message of a call that times out meanwhile ("" if nothing). */
     private volatile String trouble = "";
-    /** The holder is in its selector, or about to be: a caller that queues a request wakes it (see {@link #nudge}). */
+    /** The holder is in its selector, or about to be; a caller woke it since it went in (see {@link #nudge}). */
     private volatile boolean selecting;
-    /** A caller woke the selector since the holder last went into it: one wake-up per wait is enough. */
     private final AtomicBoolean nudged = new AtomicBoolean();
 
     Driver(AdderAddress address, Calls calls, boolean replay, long connectTimeoutNanos, long busyPollNanos,
@@ -104,11 +102,7 @@ final class Driver {
         return trouble;
     }
 
-    /**
-     * Holding the role: works until {@code mine} is over (for the background
-     * driver, {@code mine} is null: until no waiter needs it), then lets the
-     * role go.
-     */
+    /** Holding the role: works until {@code mine} is over (null: until no waiter needs the background driver). */
     void drive(Waiter mine) {
         try {
             work(mine);
@@ -129,7 +123,7 @@ final class Driver {
 
     private void work(Waiter mine) {
         boolean readable = false;
-        boolean probe = calls.due() == 0; // idle until now: the server may have closed meanwhile
+        boolean probe = connected && calls.due() == 0;
         while (!calls.isClosed()) {
             long now = System.nanoTime();
             long expiry = calls.nextExpiry();
@@ -151,10 +145,9 @@ final class Driver {
                     continue;
                 }
                 if (connected) {
-                    probe = false;
                     continue;
                 }
-            } else if (probe) { // before the first request: a server that closed the idle connection is noticed
+            } else if (probe) { // idle until now: a server that closed it meanwhile is noticed before a request goes out
                 probe = false;
                 read();
                 continue;
@@ -174,8 +167,6 @@ final class Driver {
             readable = await(now, wakeAt, mine);
         }
     }
-
-    // ---------------------------------------------------------------- waiting
 
     private static boolean takePoller() {
         for (int now = POLLERS.get(); now < MAX_POLLERS && CALLERS.get() <= CORES; now = POLLERS.get()) {
@@ -238,10 +229,9 @@ final class Driver {
     }
 
     /**
-     * From a caller that queued a request and left it to the holder: if the
-     * holder waits in its selector, it wakes to write it, rather than when
-     * the next answer comes. Once per wait, so under load few callers pay
-     * the wake-up; a holder that is working writes it before it next waits.
+     * From a caller that queued a request and left it to the holder: a holder
+     * in its selector with nothing due wakes to write it; once per wait, so
+     * under load few callers pay the wake-up.
      */
     void nudge() {
         if (selecting && calls.due() == 0 && !nudged.getAndSet(true)) {
@@ -253,8 +243,6 @@ final class Driver {
     void wakeup() {
         selector.wakeup();
     }
-
-    // ---------------------------------------------------------------- the connection
 
     /** Whether bytes wait to go: requests taken from the line, or TLS records made of them. */
     private boolean unsent() {
@@ -356,10 +344,9 @@ final class Driver {
     }
 
     /**
-     * Begins or goes on connecting; returns when to look again (0 once
-     * connected, or at once). Throws the failure the calls waiting for a
-     * connection are to fail with, when no more waiting can mend it. With
-     * {@code first} (the builder's connect), a server down fails at once.
+     * Begins or goes on connecting; returns when to look again (0: connected,
+     * or at once), or throws what the calls waiting for a connection fail
+     * with. With {@code first} (the builder's connect), a server down fails.
      */
     private long connect(long now, boolean first) {
         try {
@@ -421,11 +408,7 @@ final class Driver {
         return false; // await() asks the key for what the handshake waits for
     }
 
-    /**
-     * The builder's connect, on its caller's thread before any call can be
-     * made: a wrong address fails here, at once; a busy server is waited for
-     * until the connect timeout.
-     */
+    /** The builder's connect, before any call: a server down fails at once, a busy one is waited for. */
     void connectFirst() {
         while (!connected) {
             long now = System.nanoTime();
