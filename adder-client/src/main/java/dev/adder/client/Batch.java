@@ -19,11 +19,9 @@ final class Batch extends Waiter {
     final long[] xs;
     final long[] ys;
     final long[] sums;
-    /** The next pair to send: after a lost connection, back to {@link #received}. */
+    /** The next pair to send: after a lost connection, back to {@link #received}; the pairs between are in flight. */
     int next;
     int received;
-    /** Pairs sent and not answered: at most the line's batch window. */
-    int inFlight;
     /** Whether it is in {@code toSend} now (not when all is sent, or its window is full). */
     boolean queued;
     /** The loss at which it was last put back in line, so that it is put back once per loss. */
@@ -42,12 +40,11 @@ final class Batch extends Waiter {
 
     /** Puts its next requests into {@code out}, as many as fit and its window allows; returns how many. */
     int encode(ByteBuffer out, int window) {
-        int count = Math.min(out.remaining() / Protocol.REQUEST_BYTES, Math.min(xs.length - next, window - inFlight));
+        int count = Math.min(out.remaining() / Protocol.REQUEST_BYTES, Math.min(xs.length - next, window - (next - received)));
         for (int i = next, end = next + count; i < end; i++) {
             Protocol.encodeRequest(out, xs[i], ys[i]);
         }
         next += count;
-        inFlight += count;
         return count;
     }
 
@@ -67,7 +64,6 @@ final class Batch extends Waiter {
         } else {
             in.position(in.position() + count * Protocol.RESPONSE_BYTES);
         }
-        inFlight -= count;
         return count;
     }
 

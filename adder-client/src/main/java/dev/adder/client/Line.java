@@ -81,7 +81,7 @@ final class Line {
             } else if (count > 0) {
                 sent.add(new Batch.Run(batch, count));
             }
-            if (!batch.allSent() && batch.inFlight < batchWindow) {
+            if (!batch.allSent() && batch.next - batch.received < batchWindow) {
                 toSend.add(batch); // at the back: other callers' requests go out between its chunks
                 batch.queued = true;
             }
@@ -180,7 +180,6 @@ final class Line {
                 continue;
             }
             Batch batch = ((Batch.Run) entry).batch;
-            batch.inFlight = 0;
             if (!replay) {
                 failed.accept(batch);
             } else if (batch.isPending() && batch.generation != generation) {
