@@ -62,8 +62,6 @@ final class Calls {
         this.wakeBackground = wakeBackground;
     }
 
-    // ---------------------------------------------------------------- callers
-
     /**
      * Queues a call (waiting, until its deadline, for room in flight) or a
      * batch. Returns true if its caller takes the role now to drive; a caller
@@ -160,8 +158,6 @@ final class Calls {
         }
     }
 
-    // ---------------------------------------------------------------- the role
-
     /**
      * Lets go of the role: hands it to the oldest pending caller that may
      * drive, else, if a waiter still needs a driver, to the background
@@ -208,8 +204,6 @@ final class Calls {
         return undriven > 0 || lock.hasWaiters(room);
     }
 
-    // ---------------------------------------------------------------- for the driver
-
     boolean mayHaveUnsent() {
         return line.unsentHint;
     }
@@ -218,7 +212,6 @@ final class Calls {
         return line.due;
     }
 
-    /** The next deadline the driver keeps for callers that cannot drive, or {@code Long.MAX_VALUE}. */
     long nextExpiry() {
         return nextExpiry;
     }
@@ -243,11 +236,7 @@ final class Calls {
         }
     }
 
-    /**
-     * Matches each whole answer in {@code in} (in read mode) to its waiter;
-     * returns how many it matched. Throws {@link Line.Violation} if the
-     * server sent what no request asked for.
-     */
+    /** Matches each whole answer in {@code in} (in read mode) to its waiter; returns how many it matched. */
     int deliver(ByteBuffer in) {
         lock.lock();
         try {
@@ -261,8 +250,7 @@ final class Calls {
 
     /** Fails the waiters of callers that cannot drive whose deadline has passed; finds the next such deadline. */
     void expire(long now, String why) {
-        lock.lock();
-        try {
+        locked(() -> {
             long[] next = {Long.MAX_VALUE};
             line.forEach(waiter -> {
                 if (waiter.mayDrive || !waiter.isPending()) {
@@ -273,11 +261,9 @@ final class Calls {
                 } else if (next[0] == Long.MAX_VALUE || waiter.deadline - next[0] < 0) {
                     next[0] = waiter.deadline;
                 }
-            }, false);
+            });
             nextExpiry = undriven == 0 ? Long.MAX_VALUE : next[0];
-        } finally {
-            unlockAndTell();
-        }
+        });
     }
 
     private void giveUp(Waiter waiter, AdderException why) {
@@ -291,7 +277,7 @@ final class Calls {
         }
     }
 
-    /** The one move out of pending: records the outcome, and queues the wake-up or the future's completion. */
+    /** The one move out of pending. */
     private void finish(Waiter waiter, int state, AdderException error) {
         waiter.error = error;
         waiter.state = state;
@@ -308,6 +294,15 @@ final class Calls {
     private void wake(Thread thread) {
         if (thread != Thread.currentThread()) {
             toWake.add(thread);
+        }
+    }
+
+    private void locked(Runnable action) {
+        lock.lock();
+        try {
+            action.run();
+        } finally {
+            unlockAndTell();
         }
     }
 
@@ -341,8 +336,6 @@ final class Calls {
         }
     }
 
-    // ---------------------------------------------------------------- failures
-
     /**
      * The connection was lost under the calls on it. With replay, they are
      * sent again on the next connection (a batch from its first unanswered
@@ -350,23 +343,15 @@ final class Calls {
      * for the next connection either way.
      */
     void lost(AdderException cause, boolean replay) {
-        lock.lock();
-        try {
+        locked(() -> {
             replayed += line.lost(replay, waiter -> giveUp(waiter, cause));
             room.signalAll();
-        } finally {
-            unlockAndTell();
-        }
+        });
     }
 
     /** No connection can be had: every waiter queued for one fails with {@code cause}. */
     void failUnsent(AdderException cause) {
-        lock.lock();
-        try {
-            line.forEachUnsent(waiter -> giveUp(waiter, cause), true);
-        } finally {
-            unlockAndTell();
-        }
+        locked(() -> line.removeUnsent(waiter -> giveUp(waiter, cause)));
     }
 
     /**
@@ -381,7 +366,8 @@ final class Calls {
                 return false;
             }
             closed = cause;
-            line.forEach(waiter -> giveUp(waiter, cause), true);
+            line.lost(false, waiter -> giveUp(waiter, cause));
+            line.removeUnsent(waiter -> giveUp(waiter, cause));
             room.signalAll();
             boolean free = !driving;
             driving = true;

@@ -203,24 +203,18 @@ final class Line {
         return count;
     }
 
-    /** Hands every waiter in line to {@code each} (a batch as often as it has entries), then, with {@code clear}, empties the line. */
-    void forEach(Consumer<Waiter> each, boolean clear) {
+    /** Hands every waiter in line to {@code each}, a batch as often as it has entries. */
+    void forEach(Consumer<Waiter> each) {
         sent.forEach(entry -> each.accept(waiter(entry)));
-        forEachUnsent(each, clear);
-        if (clear) {
-            sent.clear();
-            due = 0;
-        }
+        toSend.forEach(entry -> each.accept((Waiter) entry));
     }
 
-    /** Hands every waiter not yet sent to {@code each}, then, with {@code clear}, takes them out of line. */
-    void forEachUnsent(Consumer<Waiter> each, boolean clear) {
+    /** Hands every waiter not yet sent to {@code each}, and takes them out of line. */
+    void removeUnsent(Consumer<Waiter> each) {
         toSend.forEach(entry -> each.accept((Waiter) entry));
-        if (clear) {
-            toSend.clear();
-            abandoned = 0;
-            unsentHint = false;
-        }
+        toSend.clear();
+        abandoned = 0;
+        unsentHint = false;
     }
 
     /** The oldest pending waiter in line whose caller may drive, or null. */
