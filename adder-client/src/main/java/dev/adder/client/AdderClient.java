@@ -62,21 +62,18 @@ public final class AdderClient implements AutoCloseable {
 
     private final AdderAddress address;
     private final long callTimeoutNanos;
-    private final long connectTimeoutNanos;
     private final Executor completions;
     private final Background background;
     private final Calls calls;
     private final Driver driver;
-    private volatile boolean closed;
 
     private AdderClient(Builder builder) {
         this.address = builder.address;
         this.callTimeoutNanos = builder.callTimeout.toNanos();
-        this.connectTimeoutNanos = builder.connectTimeout.toNanos();
         this.completions = builder.completions;
         this.background = new Background("adder-client-reader " + address);
         this.calls = new Calls(address, builder.maxInFlight, callTimeoutNanos, completions, background::hand);
-        this.driver = new Driver(address, calls, builder.replay, connectTimeoutNanos, builder.busyPoll.toNanos(),
+        this.driver = new Driver(address, calls, builder.replay, builder.connectTimeout.toNanos(), builder.busyPoll.toNanos(),
                 !address.isTls() ? null : builder.tls != null ? builder.tls : ClientTls.defaults());
         background.driveWith(driver);
     }
