@@ -90,10 +90,8 @@ final class Line {
     }
 
     /**
-     * Matches each whole answer in {@code in} (in read mode) to the head of
-     * {@code sent}, and hands each waiter that is complete to {@code done};
-     * returns how many answers it matched. Throws {@link Violation} if the
-     * server sent what no request asked for.
+     * Matches each whole answer in {@code in} (read mode) to the head of {@code sent}, hands each waiter
+     * complete to {@code done}; returns how many it matched, or throws {@link Violation}.
      */
     int deliver(ByteBuffer in, Consumer<Waiter> done) {
         int matched = 0;
@@ -136,12 +134,10 @@ final class Line {
     }
 
     /**
-     * A call given up before it was sent gives back its room at once; its
-     * entry is skipped when its turn comes. So that entries of calls given
-     * up cannot pile up while nothing is written (a server that does not
-     * read, a connect under way), they are taken out in one pass when a
-     * waiter joins a line they are half of (not here: the line may be being
-     * walked), so it holds at most about twice the calls with room.
+     * A call given up before it was sent gives back its room at once and is
+     * skipped when its turn comes. So that such entries cannot pile up while
+     * nothing is written, {@link #add} takes them out in one pass once they
+     * are half the line (not here: the line may be being walked).
      */
     void abandon() {
         inFlight--;
