@@ -32,18 +32,17 @@ import java.util.concurrent.locks.LockSupport;
  * the connection's work, always waiting for readable and writable together.
  * A blocking caller on a platform thread drives if no one does, until its
  * own answer is in, then hands the role on; the others park. Asynchronous
- * calls and callers on virtual threads only queue and park: one platform
- * thread the client starts when first needed ({@code adder-client-reader})
- * drives for them. Futures complete on the completion executor, never under
- * the client's lock.
+ * calls and callers on virtual threads only park: one platform thread the
+ * client starts when first needed ({@code adder-client-reader}) drives for
+ * them.
  *
  * <p>Every call has a deadline, the call timeout, from the moment it is
  * made; every wait (for room, a connection, the answer) ends there, or on
  * interrupt. A call that times out fails alone, with {@link
- * AdderTimeoutException}; its slot stays in line, so its late answer is
- * dropped there. A lost connection is replaced, and its calls are sent again
- * ({@linkplain Builder#replay replay}) or fail with an {@link AdderException}
- * naming the address and the cause. Every failure is an {@code AdderException}.
+ * AdderTimeoutException}; its late answer is dropped in its slot. A lost
+ * connection is replaced, and its calls are sent again ({@linkplain
+ * Builder#replay replay}) or fail. Every failure is an {@link AdderException}
+ * naming the address and the cause.
  */
 public final class AdderClient implements AutoCloseable {
 
@@ -121,11 +120,7 @@ public final class AdderClient implements AutoCloseable {
         return new Builder(AdderAddress.of(address));
     }
 
-    /**
-     * The server's address.
-     *
-     * @return the address
-     */
+    /** {@return the server's address} */
     public AdderAddress address() {
         return address;
     }
@@ -231,10 +226,9 @@ public final class AdderClient implements AutoCloseable {
     }
 
     /**
-     * Queues a blocking caller's call or batch, then drives when the role is
-     * its caller's (free, or handed to it), else parks, until it is over;
-     * throws its failure. A virtual thread parks untimed: the background
-     * driver keeps its deadline.
+     * Queues a blocking caller's call or batch, then drives while the role is
+     * its own, else parks, until it is over; throws its failure. A virtual
+     * thread parks untimed: the background driver keeps its deadline.
      */
     private void await(Waiter waiter) {
         if (waiter.mayDrive) {
