@@ -13,9 +13,4 @@ public class AdderTimeoutException extends AdderException {
     public AdderTimeoutException(String message) {
         super(message, null);
     }
-
-    /** A timeout after other failures, the last of which is the cause. */
-    AdderTimeoutException(String message, Throwable cause) {
-        super(message, cause);
-    }
 }
