@@ -226,7 +226,6 @@ final class Calls {
         }
     }
 
-    /** Moves queued requests into {@code out} (in write mode), in line order. */
     void fill(ByteBuffer out) {
         lock.lock();
         try {
@@ -236,7 +235,6 @@ final class Calls {
         }
     }
 
-    /** Matches each whole answer in {@code in} (in read mode) to its waiter; returns how many it matched. */
     int deliver(ByteBuffer in) {
         lock.lock();
         try {
