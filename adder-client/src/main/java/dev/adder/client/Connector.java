@@ -32,7 +32,7 @@ final class Connector {
 
     private final AdderAddress address;
     private final SocketAddress socketAddress;
-    private final long timeoutNanos;
+    final long timeoutNanos;
     /** Connects failing one after another (busy or down) since this time; 0 when the last one worked. */
     private long failingSince;
     private long pauseNanos;

@@ -42,7 +42,6 @@ final class Driver {
     private final Calls calls;
     private final Connector connector;
     private final boolean replay;
-    private final long connectTimeoutNanos;
     /** Whether a caller waiting for its answer polls rather than sleeps; learnt from recent waits. */
     private final BusyPoll busyPoll;
     /** The present wait is a poll (a read that does not block), not a select; it holds one of {@link #POLLERS}. */
@@ -66,7 +65,7 @@ final class Driver {
     private final ClientTls clientTls;
     /** The connection's TLS, from its connect until it is dropped; its handshake is part of the connect. */
     private TlsPipe tls;
-    private TlsBuffers tlsBuffers;
+    private final TlsBuffers tlsBuffers;
     private SelectionKey key;
     private boolean connected;
     /** nanoTime by which a connect under way must finish. */
@@ -85,10 +84,10 @@ final class Driver {
             ClientTls clientTls) {
         this.address = address;
         this.clientTls = clientTls;
+        this.tlsBuffers = clientTls == null ? null : new TlsBuffers();
         this.calls = calls;
         this.connector = new Connector(address, connectTimeoutNanos);
         this.replay = replay;
-        this.connectTimeoutNanos = connectTimeoutNanos;
         this.busyPoll = new BusyPoll(busyPollNanos);
         try {
             this.selector = Selector.open();
@@ -357,7 +356,7 @@ final class Driver {
                 pauseUntil = 0;
                 channel = connector.open();
                 key = channel.register(selector, SelectionKey.OP_CONNECT);
-                connectDeadline = now + connectTimeoutNanos;
+                connectDeadline = now + connector.timeoutNanos;
             }
             if (tls != null || channel.finishConnect()) {
                 if (tls == null && !address.isUnix()) {
@@ -392,9 +391,6 @@ final class Driver {
      */
     private boolean handshake() throws IOException {
         if (tls == null) {
-            if (tlsBuffers == null) {
-                tlsBuffers = new TlsBuffers();
-            }
             tls = new TlsPipe(clientTls.newEngine(address), channel, tlsBuffers, null, null);
         }
         if (tls.read(in) < 0) {
