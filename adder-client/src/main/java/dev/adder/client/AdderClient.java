@@ -301,9 +301,6 @@ public final class AdderClient implements AutoCloseable {
         private boolean replay = true;
         private Duration busyPoll = DEFAULT_BUSY_POLL;
         private ClientTls tls;
-        private Path tlsCa;
-        private Path tlsChain;
-        private Path tlsKey;
 
         private Builder(AdderAddress address) {
             this.address = address;
@@ -421,8 +418,7 @@ public final class AdderClient implements AutoCloseable {
          */
         public Builder tlsCa(Path caCertificates) throws IOException {
             Objects.requireNonNull(caCertificates, "caCertificates");
-            this.tls = ClientTls.fromFiles(caCertificates, tlsChain, tlsKey);
-            this.tlsCa = caCertificates;
+            this.tls = ClientTls.fromFiles(caCertificates, tls == null ? null : tls.chain, tls == null ? null : tls.key);
             return this;
         }
 
@@ -438,9 +434,7 @@ public final class AdderClient implements AutoCloseable {
         public Builder tlsCertificate(Path chain, Path key) throws IOException {
             Objects.requireNonNull(chain, "chain");
             Objects.requireNonNull(key, "key");
-            this.tls = ClientTls.fromFiles(tlsCa, chain, key);
-            this.tlsChain = chain;
-            this.tlsKey = key;
+            this.tls = ClientTls.fromFiles(tls == null ? null : tls.ca, chain, key);
             return this;
         }
 
@@ -453,9 +447,6 @@ public final class AdderClient implements AutoCloseable {
          */
         public Builder tls(SSLContext context) {
             this.tls = ClientTls.of(Objects.requireNonNull(context, "context"));
-            this.tlsCa = null;
-            this.tlsChain = null;
-            this.tlsKey = null;
             return this;
         }
 

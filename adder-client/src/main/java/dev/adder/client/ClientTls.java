@@ -21,23 +21,30 @@ final class ClientTls {
     private static final String[] PROTOCOLS = {"TLSv1.3", "TLSv1.2"};
 
     private final SSLContext context;
+    /** The files it was made from, each null if not (a builder's later setting keeps the others). */
+    final Path ca;
+    final Path chain;
+    final Path key;
 
-    private ClientTls(SSLContext context) {
+    private ClientTls(SSLContext context, Path ca, Path chain, Path key) {
         this.context = context;
+        this.ca = ca;
+        this.chain = chain;
+        this.key = key;
     }
 
     static ClientTls of(SSLContext context) {
-        return new ClientTls(context);
+        return new ClientTls(context, null, null, null);
     }
 
     /** Trusts the CAs of {@code ca} (null: the JDK's), presents {@code chain} and {@code key} if given. */
     static ClientTls fromFiles(Path ca, Path chain, Path key) throws IOException {
-        return new ClientTls(chain != null ? TlsFiles.context(chain, key, ca) : TlsFiles.trustContext(ca));
+        return new ClientTls(chain != null ? TlsFiles.context(chain, key, ca) : TlsFiles.trustContext(ca), ca, chain, key);
     }
 
     static ClientTls defaults() {
         try {
-            return new ClientTls(SSLContext.getDefault());
+            return of(SSLContext.getDefault());
         } catch (NoSuchAlgorithmException e) {
             throw new AdderException("no TLS in this JVM: " + e.getMessage(), e);
         }
