@@ -12,7 +12,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import javax.net.ssl.SSLContext;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * A client of an adder server, over a Unix-domain socket or TCP, for
@@ -151,7 +150,7 @@ public final class AdderClient implements AutoCloseable {
     public long add(long x, long y) {
         checkOpen();
         Call call = new Call(x, y, System.nanoTime() + callTimeoutNanos, Thread.currentThread(), null);
-        await(call);
+        calls.await(call, driver);
         return call.value;
     }
 
@@ -221,48 +220,8 @@ public final class AdderClient implements AutoCloseable {
             return new long[0];
         }
         Batch batch = new Batch(xs, ys, System.nanoTime() + callTimeoutNanos, Thread.currentThread());
-        await(batch);
+        calls.await(batch, driver);
         return batch.sums;
-    }
-
-    /**
-     * Queues a blocking caller's call or batch, then drives while the role is
-     * its own, else parks, until it is over; throws its failure. A virtual
-     * thread parks untimed: the background driver keeps its deadline.
-     */
-    private void await(Waiter waiter) {
-        if (waiter.mayDrive) {
-            Driver.CALLERS.incrementAndGet(); // for the driver's choice to poll
-        }
-        try {
-            if (calls.enqueue(waiter)) {
-                driver.drive(waiter);
-            } else {
-                driver.nudge();
-            }
-            while (!calls.over(waiter, System.nanoTime(), driver.trouble())) {
-                if (calls.takeRole(waiter)) {
-                    driver.drive(waiter);
-                } else if (!waiter.isPending()) {
-                    break; // the unpark that said so may have been spent while this thread waited for the lock
-                } else if (waiter.mayDrive) {
-                    LockSupport.parkNanos(this, waiter.deadline - System.nanoTime());
-                } else {
-                    LockSupport.park(this);
-                }
-            }
-            if (calls.takeRole(waiter)) { // handed the role as it ended (the client closed, say): passed on at once
-                driver.drive(waiter);
-            }
-            if (waiter.state != Waiter.DONE) { // a timeout is the call's own; another failure is shared, so a copy
-                AdderException error = waiter.error;
-                throw error instanceof AdderTimeoutException ? error : new AdderException(error.getMessage(), error);
-            }
-        } finally {
-            if (waiter.mayDrive) {
-                Driver.CALLERS.decrementAndGet();
-            }
-        }
     }
 
     /**

@@ -63,6 +63,46 @@ final class Calls {
     }
 
     /**
+     * Queues a blocking caller's call or batch, then drives while the role is
+     * its own, else parks, until it is over; throws its failure. A virtual
+     * thread parks untimed: the background driver keeps its deadline.
+     */
+    void await(Waiter waiter, Driver driver) {
+        if (waiter.mayDrive) {
+            Driver.CALLERS.incrementAndGet(); // for the driver's choice to poll
+        }
+        try {
+            if (enqueue(waiter)) {
+                driver.drive(waiter);
+            } else {
+                driver.nudge();
+            }
+            while (!over(waiter, System.nanoTime(), driver.trouble())) {
+                if (takeRole(waiter)) {
+                    driver.drive(waiter);
+                } else if (!waiter.isPending()) {
+                    break; // the unpark that said so may have been spent while this thread waited for the lock
+                } else if (waiter.mayDrive) {
+                    LockSupport.parkNanos(this, waiter.deadline - System.nanoTime());
+                } else {
+                    LockSupport.park(this);
+                }
+            }
+            if (takeRole(waiter)) { // handed the role as it ended (the client closed, say): passed on at once
+                driver.drive(waiter);
+            }
+            if (waiter.state != Waiter.DONE) { // a timeout is the call's own; another failure is shared, so a copy
+                AdderException error = waiter.error;
+                throw error instanceof AdderTimeoutException ? error : new AdderException(error.getMessage(), error);
+            }
+        } finally {
+            if (waiter.mayDrive) {
+                Driver.CALLERS.decrementAndGet();
+            }
+        }
+    }
+
+    /**
      * Queues a call (waiting, until its deadline, for room in flight) or a
      * batch. Returns true if its caller takes the role now to drive; a caller
      * that cannot drive hands a free role to the background driver.
