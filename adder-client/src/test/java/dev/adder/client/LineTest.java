@@ -150,6 +150,21 @@ class LineTest {
     }
 
     @Test
+    void everyStrayAnswerSaysHowManyBytesAnswerNoRequest() {
+        Line line = new Line(16, FAR);
+        ByteBuffer whole = ByteBuffer.allocate(8).order(Protocol.BYTE_ORDER).putLong(5).flip();
+        assertEquals("sent 8 bytes that answer no request",
+                assertThrows(Line.Violation.class, () -> line.deliver(whole, toDone)).getMessage());
+        line.add(call(1, 1));
+        fill(line, 1024);
+        ByteBuffer answerAndMore = ByteBuffer.allocate(27).order(Protocol.BYTE_ORDER).putLong(2).putLong(9).putLong(4)
+                .put(new byte[3]).flip();
+        assertEquals("sent 19 bytes that answer no request",
+                assertThrows(Line.Violation.class, () -> line.deliver(answerAndMore, toDone)).getMessage());
+        assertEquals(1, done.size(), "the answer owed was delivered first");
+    }
+
+    @Test
     void aLossWithReplayPutsBackExactlyWhatWasUnansweredInItsOrderABatchOnce() {
         Line line = new Line(4, FAR);
         Batch batch = new Batch(new long[] {1, 2, 3, 4, 5, 6}, new long[] {10, 20, 30, 40, 50, 60}, FAR, null);
