@@ -57,7 +57,7 @@ final class Calls {
     Calls(AdderAddress address, int maxInFlight, long callTimeoutNanos, Executor completions, Runnable wakeBackground) {
         this.address = address;
         this.maxInFlight = maxInFlight;
-        this.line = new Line(Math.max(maxInFlight, 16_384), callTimeoutNanos);
+        this.line = new Line(maxInFlight, Math.max(maxInFlight, 16_384), callTimeoutNanos);
         this.completions = completions;
         this.wakeBackground = wakeBackground;
     }

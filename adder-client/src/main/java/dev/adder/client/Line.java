@@ -24,6 +24,8 @@ final class Line {
 
     private final ArrayDeque<Object> toSend = new ArrayDeque<>();
     private final ArrayDeque<Object> sent = new ArrayDeque<>();
+    /** The calls the line may hold (maxInFlight). */
+    private final int maxHeld;
     private final int batchWindow;
     private final long callTimeoutNanos;
     int inFlight;
@@ -35,13 +37,17 @@ final class Line {
     volatile long due;
     volatile boolean unsentHint;
 
-    Line(int batchWindow, long callTimeoutNanos) {
+    Line(int maxHeld, int batchWindow, long callTimeoutNanos) {
+        this.maxHeld = maxHeld;
         this.batchWindow = batchWindow;
         this.callTimeoutNanos = callTimeoutNanos;
     }
 
     void add(Waiter waiter) {
-        if (abandoned > 64 && abandoned > toSend.size() / 2) {
+        // out in bulk: when they are half the line (amortized), or when the line would grow past the
+        // calls it may hold (a server that reads nothing while calls time out): then it holds at most
+        // that many entries, dead ones (and their futures) included, and 64 more
+        if (abandoned > 64 && (abandoned > toSend.size() / 2 || toSend.size() + sent.size() >= maxHeld)) {
             toSend.removeIf(entry -> entry instanceof Call call && !call.isPending());
             abandoned = 0;
         }
@@ -137,11 +143,17 @@ final class Line {
      * A call given up before it was sent gives back its room at once and is
      * skipped when its turn comes. So that such entries cannot pile up while
      * nothing is written, {@link #add} takes them out in one pass once they
-     * are half the line (not here: the line may be being walked).
+     * are half the line or the line is full (not here: the line may be being
+     * walked).
      */
     void abandon() {
         inFlight--;
         abandoned++;
+    }
+
+    /** Entries in line, calls given up and not yet taken out included: for tests. */
+    int entries() {
+        return toSend.size() + sent.size();
     }
 
     /** The server broke the protocol; the message follows "the server at ADDRESS". */

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.core.Protocol;
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -74,7 +75,7 @@ class LineTest {
         SplittableRandom random = new SplittableRandom(7);
         for (int round = 0; round < 200; round++) {
             done.clear();
-            Line line = new Line(16, FAR);
+            Line line = new Line(1 << 20, 16, FAR);
             int pairs = 1 + random.nextInt(60);
             long[] xs = random.longs(pairs).toArray();
             long[] ys = random.longs(pairs).toArray();
@@ -109,7 +110,7 @@ class LineTest {
 
     @Test
     void aCallGivenUpKeepsItsSlotSoItsLateAnswerIsDroppedThereNotHandedOn() {
-        Line line = new Line(16, FAR);
+        Line line = new Line(1 << 20, 16, FAR);
         Call first = call(1, 2);
         Call second = call(3, 4);
         line.add(first);
@@ -125,7 +126,7 @@ class LineTest {
 
     @Test
     void aCallGivenUpBeforeItWasSentIsSkipped() {
-        Line line = new Line(16, FAR);
+        Line line = new Line(1 << 20, 16, FAR);
         Call skipped = call(1, 2);
         Call kept = call(3, 4);
         line.add(skipped);
@@ -139,7 +140,7 @@ class LineTest {
 
     @Test
     void answersNoRequestAskedForAreAViolation() {
-        Line line = new Line(16, FAR);
+        Line line = new Line(1 << 20, 16, FAR);
         ByteBuffer stray = ByteBuffer.allocate(8).order(Protocol.BYTE_ORDER).putLong(5).flip();
         assertThrows(Line.Violation.class, () -> line.deliver(stray, toDone));
         line.add(call(1, 1));
@@ -151,7 +152,7 @@ class LineTest {
 
     @Test
     void everyStrayAnswerSaysHowManyBytesAnswerNoRequest() {
-        Line line = new Line(16, FAR);
+        Line line = new Line(1 << 20, 16, FAR);
         ByteBuffer whole = ByteBuffer.allocate(8).order(Protocol.BYTE_ORDER).putLong(5).flip();
         assertEquals("sent 8 bytes that answer no request",
                 assertThrows(Line.Violation.class, () -> line.deliver(whole, toDone)).getMessage());
@@ -166,7 +167,7 @@ class LineTest {
 
     @Test
     void aLossWithReplayPutsBackExactlyWhatWasUnansweredInItsOrderABatchOnce() {
-        Line line = new Line(4, FAR);
+        Line line = new Line(1 << 20, 4, FAR);
         Batch batch = new Batch(new long[] {1, 2, 3, 4, 5, 6}, new long[] {10, 20, 30, 40, 50, 60}, FAR, null);
         Call before = call(100, 1);
         Call after = call(200, 2);
@@ -197,7 +198,7 @@ class LineTest {
 
     @Test
     void aBatchInSeveralRunsOnTheLostConnectionIsPutBackOnceFromItsFirstUnansweredPair() {
-        Line line = new Line(4, FAR);
+        Line line = new Line(1 << 20, 4, FAR);
         Batch batch = new Batch(new long[] {1, 2, 3, 4, 5, 6}, new long[] {10, 20, 30, 40, 50, 60}, FAR, null);
         Call between = call(100, 1);
         line.add(batch);
@@ -218,7 +219,7 @@ class LineTest {
 
     @Test
     void aLossWithoutReplayFailsWhatWasOnTheConnectionAndKeepsWhatWasNot() {
-        Line line = new Line(16, FAR);
+        Line line = new Line(1 << 20, 16, FAR);
         Call sent = call(1, 2);
         line.add(sent);
         fill(line, 1024);
@@ -229,5 +230,35 @@ class LineTest {
         assertEquals(1, line.inFlight, "the queued call still takes room");
         assertTrue(line.anyUnsentPending());
         assertSame(null, line.oldestThatMayDrive(), "no caller of these may drive: they have no thread");
+    }
+
+    /**
+     * Calls time out in line while new ones come, a call given up for each one added, and nothing
+     * is written (a server that reads nothing): the line holds no more than the calls it may hold
+     * and 64 given-up ones. Taking them out only when they were half the line let it grow to
+     * twice that.
+     */
+    @Test
+    void callsGivenUpWhileNewOnesComeNeverGrowTheLinePastItsLimit() {
+        int limit = 1_000;
+        Line line = new Line(limit, 16, FAR);
+        ArrayDeque<Call> live = new ArrayDeque<>();
+        for (int i = 0; i < limit; i++) {
+            Call call = call(i, 0);
+            line.add(call);
+            live.add(call);
+        }
+        for (int i = 0; i < 5 * limit; i++) {
+            Call oldest = live.poll();
+            end(oldest, Waiter.FAILED); // given up, as Calls does, before it was sent
+            line.abandon();
+            Call call = call(i, 1);
+            line.add(call);
+            live.add(call);
+            assertTrue(line.entries() <= limit + 65, "the line holds " + line.entries() + " entries");
+        }
+        assertEquals(limit, line.inFlight);
+        ByteBuffer out = fill(line, limit * Protocol.REQUEST_BYTES);
+        assertEquals(limit, out.remaining() / Protocol.REQUEST_BYTES, "only the live calls go out");
     }
 }
