@@ -192,7 +192,7 @@ abstract class AccessBuilder {
      */
     public AdderServer.Builder handshakeTimeout(Duration timeout) {
         Objects.requireNonNull(timeout, "timeout");
-        if (timeout.compareTo(Duration.ofMillis(10)) < 0 || timeout.compareTo(Duration.ofMinutes(10)) > 0) {
+        if (timeout.compareTo(AdderServer.MIN_HANDSHAKE_TIMEOUT) < 0 || timeout.compareTo(AdderServer.MAX_HANDSHAKE_TIMEOUT) > 0) {
             throw new IllegalArgumentException("handshakeTimeout must be from 10ms to 10m, not "
                     + HumanDuration.describe(timeout));
         }

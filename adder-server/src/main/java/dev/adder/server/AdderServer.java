@@ -75,6 +75,10 @@ public final class AdderServer implements AutoCloseable {
     public static final int MAX_MAX_HANDSHAKES = 100_000;
     /** Default {@link Builder#handshakeTimeout}. */
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
+    /** Shortest {@link Builder#handshakeTimeout}. */
+    public static final Duration MIN_HANDSHAKE_TIMEOUT = Duration.ofMillis(10);
+    /** Longest {@link Builder#handshakeTimeout}. */
+    public static final Duration MAX_HANDSHAKE_TIMEOUT = Duration.ofMinutes(10);
 
     /** Largest {@link Builder#maxConnections}: far more than one loop serves well. */
     public static final int MAX_MAX_CONNECTIONS = 1_000_000;

@@ -459,7 +459,8 @@ class DaemonIT {
         String help = String.join("\n", stdout());
         assertTrue(help.startsWith("Usage: "), help);
         for (String option : List.of("--listen", "--max-connections", "--idle-timeout", "--max-pending-output",
-                "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--slow-turn-warning", "--loops", "--socket-mode", "--jmx-name", "--no-jmx", "--help", "--version")) {
+                "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--slow-turn-warning", "--loops", "--socket-mode", "--jmx-name", "--no-jmx", "--help", "--version",
+                "--max-handshakes", "--handshake-timeout")) {
             assertTrue(help.contains(option), option + " is missing from --help");
         }
         start("--version");
@@ -828,6 +829,30 @@ class DaemonIT {
             assertEquals(second, presentedToANewConnection(address), "the certificates in use stay");
             assertEquals(11, before.add(5, 6));
             assertTrue(process.isAlive(), "SIGHUP stopped the daemon");
+        }
+        process.destroy();
+        assertEquals(0, awaitExit());
+        assertEquals(List.of(), stderr());
+    }
+
+    /**
+     * --handshake-timeout reaches the server: a TCP client that connects to the tls: listener and
+     * says nothing is closed, and the warning names the timeout given (the default is 10 s).
+     */
+    @Test
+    void aHandshakeNotDoneWithinHandshakeTimeoutIsClosedAndTheWarningNamesIt() throws Exception {
+        liveCertificates();
+        start("--listen", "tls:127.0.0.1:0", "--tls-cert", "live.pem", "--tls-key", "live.key", "--no-jmx",
+                "--handshake-timeout", "300ms");
+        AdderAddress address = awaitListening().get(0);
+        try (Socket silent = new Socket(address.host(), address.port())) {
+            silent.setSoTimeout(60_000);
+            assertEquals(-1, silent.getInputStream().read(), "the server closed the silent connection");
+        }
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> stdout().stream().anyMatch(l -> l.contains("no TLS handshake within 300 ms")));
+        try (RawClient client = RawClient.connect(address)) {
+            assertEquals(17, client.add(7, 10), "a client that does its handshake is served");
         }
         process.destroy();
         assertEquals(0, awaitExit());

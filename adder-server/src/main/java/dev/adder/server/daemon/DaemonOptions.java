@@ -1,5 +1,10 @@
 package dev.adder.server.daemon;
 
+import static dev.adder.server.daemon.OptionValues.duration;
+import static dev.adder.server.daemon.OptionValues.mode;
+import static dev.adder.server.daemon.OptionValues.size;
+import static dev.adder.server.daemon.OptionValues.wholeNumber;
+
 import dev.adder.core.AdderAddress;
 import dev.adder.core.HumanDuration;
 import dev.adder.server.AdderServer;
@@ -9,11 +14,9 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 
@@ -70,6 +73,11 @@ final class DaemonOptions {
             "  --max-handshakes N          TLS handshakes in progress at once; more wait to be",
             "                              accepted (1 to " + AdderServer.MAX_MAX_HANDSHAKES + ", default "
                     + AdderServer.DEFAULT_MAX_HANDSHAKES + ")",
+            "  --handshake-timeout DURATION",
+            "                              close a TLS connection whose handshake is not done",
+            "                              this long after its accept (" + HumanDuration.format(AdderServer.MIN_HANDSHAKE_TIMEOUT)
+                    + " to " + HumanDuration.format(AdderServer.MAX_HANDSHAKE_TIMEOUT) + ", default "
+                    + HumanDuration.format(AdderServer.DEFAULT_HANDSHAKE_TIMEOUT) + ")",
             "  --allow-users LIST          over Unix sockets, serve only these users, by the",
             "                              kernel's credentials of each connection, whatever",
             "                              the socket mode: names or numeric ids, comma-separated",
@@ -125,6 +133,7 @@ final class DaemonOptions {
     char[] tlsKeyStorePassword = new char[0];
     Path tlsClientCa;
     int maxHandshakes = AdderServer.DEFAULT_MAX_HANDSHAKES;
+    Duration handshakeTimeout = AdderServer.DEFAULT_HANDSHAKE_TIMEOUT;
     boolean help;
     boolean version;
 
@@ -151,7 +160,7 @@ final class DaemonOptions {
                 case "--listen", "--loops", "--max-connections", "--idle-timeout", "--max-pending-output",
                         "--max-pending-output-total", "--drain-timeout", "--busy-poll", "--slow-turn-warning", "--socket-mode", "--jmx-name", "--metrics",
                         "--tls-cert", "--tls-key", "--tls-keystore", "--tls-keystore-password-file", "--tls-client-ca",
-                        "--max-handshakes" -> {
+                        "--max-handshakes", "--handshake-timeout" -> {
                     String value = inlineValue;
                     if (value == null) {
                         if (i + 1 >= args.length) {
@@ -226,6 +235,8 @@ final class DaemonOptions {
                 case "--tls-keystore-password-file" -> tlsKeyStorePassword = firstLine(Path.of(value));
                 case "--tls-client-ca" -> tlsClientCa = Path.of(value);
                 case "--max-handshakes" -> maxHandshakes = (int) wholeNumber(value, 1, AdderServer.MAX_MAX_HANDSHAKES);
+                case "--handshake-timeout" -> handshakeTimeout = duration(value, AdderServer.MIN_HANDSHAKE_TIMEOUT,
+                        AdderServer.MAX_HANDSHAKE_TIMEOUT, false);
                 case "--allow-users" -> {
                     List<String> users = list(value);
                     AdderServer.builder().allowUsers(users); // the builder's check: names resolved, with its message
@@ -268,80 +279,5 @@ final class DaemonOptions {
     /** Comma-separated entries, empty ones kept (for the builder to refuse): "" is no entry at all. */
     private static List<String> list(String value) {
         return value.isEmpty() ? List.of() : Arrays.asList(value.split(",", -1));
-    }
-
-    private static long wholeNumber(String value, long min, long max) {
-        try {
-            long n = Long.parseLong(value);
-            if (n >= min && n <= max) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
-        }
-        throw new IllegalArgumentException("'" + value + "' is not a whole number from " + min + " to " + max);
-    }
-
-    /** Zero, or a duration from {@code min} to {@code max}. */
-    private static Duration duration(String value, Duration min, Duration max) {
-        Duration duration = HumanDuration.parse(value);
-        if (!duration.isZero() && (duration.compareTo(min) < 0 || duration.compareTo(max) > 0)) {
-            throw new IllegalArgumentException(value + " is out of range: "
-                    + (min.isZero() ? "" : "0, or ") + "from " + HumanDuration.format(min) + " to " + HumanDuration.format(max));
-        }
-        return duration;
-    }
-
-    /** Bytes, or a whole number with k, m or g; from {@code min} to {@code max} bytes. */
-    private static long size(String value, long min, long max) {
-        int unitShift = switch (value.isEmpty() ? ' ' : value.charAt(value.length() - 1)) {
-            case 'k' -> 10;
-            case 'm' -> 20;
-            case 'g' -> 30;
-            default -> 0;
-        };
-        String digits = unitShift == 0 ? value : value.substring(0, value.length() - 1);
-        String range = "from " + formatSize(min) + " to " + formatSize(max) + " bytes, as in 65536, 64k, 1m or 1g";
-        if (digits.isEmpty() || !digits.chars().allMatch(c -> c >= '0' && c <= '9')) {
-            throw new IllegalArgumentException("'" + value + "' is not a size " + range);
-        }
-        try {
-            long bytes = Math.multiplyExact(Long.parseLong(digits), 1L << unitShift);
-            if (bytes >= min && bytes <= max) {
-                return bytes;
-            }
-        } catch (NumberFormatException | ArithmeticException e) {
-            // too large for a long: out of range
-        }
-        throw new IllegalArgumentException(value + " is out of range: " + range);
-    }
-
-    private static String formatSize(long bytes) {
-        for (String unit : new String[] {"g", "m", "k"}) {
-            long scale = unit.equals("g") ? 1L << 30 : unit.equals("m") ? 1L << 20 : 1L << 10;
-            if (bytes >= scale && bytes % scale == 0) {
-                return bytes / scale + unit;
-            }
-        }
-        return Long.toString(bytes);
-    }
-
-    private static Set<PosixFilePermission> mode(String value) {
-        if (value.matches("0?[0-7]{3}")) { // 660, or 0660 as chmod users type it
-            Set<PosixFilePermission> permissions = EnumSet.noneOf(PosixFilePermission.class);
-            PosixFilePermission[] order = PosixFilePermission.values(); // OWNER_READ ... OTHERS_EXECUTE
-            int bits = Integer.parseInt(value, 8);
-            for (int i = 0; i < 9; i++) {
-                if ((bits & (1 << (8 - i))) != 0) {
-                    permissions.add(order[i]);
-                }
-            }
-            return permissions;
-        }
-        try {
-            return PosixFilePermissions.fromString(value);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("'" + value + "' is not a mode such as 600, 0660 or rw-rw----");
-        }
     }
 }

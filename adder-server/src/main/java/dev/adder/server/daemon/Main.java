@@ -117,7 +117,8 @@ public final class Main {
                 .unixSocketPermissions(options.socketMode)
                 .registerMBean(options.jmx)
                 .jmxName(options.jmxName)
-                .maxHandshakes(options.maxHandshakes);
+                .maxHandshakes(options.maxHandshakes)
+                .handshakeTimeout(options.handshakeTimeout);
         if (options.tlsKeyStore != null) {
             builder.tlsKeyStore(options.tlsKeyStore, options.tlsKeyStorePassword);
         } else if (options.tlsCert != null) {

@@ -55,6 +55,17 @@ class DaemonCommandLineTest {
     }
 
     @Test
+    void aBadHandshakeTimeoutIsOneLineAndExitsTwo() {
+        assertEquals(2, daemon.run("--handshake-timeout", "soon"));
+        assertEquals("adder-server: --handshake-timeout: invalid duration 'soon': expected a whole number and a unit,"
+                + " as in 50us, 250ms, 30s, 5m or 1h (try --help)" + System.lineSeparator(), daemon.err());
+        daemon.reset();
+        assertEquals(2, daemon.run("--handshake-timeout=0"));
+        assertEquals("adder-server: --handshake-timeout: 0 is out of range: from 10ms to 10m (try --help)"
+                + System.lineSeparator(), daemon.err());
+    }
+
+    @Test
     void anOptionWithoutItsValueIsOneLineAndExitsTwo() {
         assertEquals(2, daemon.run("--drain-timeout"));
         assertEquals("adder-server: --drain-timeout needs a value (try --help)" + System.lineSeparator(), daemon.err());

@@ -182,11 +182,25 @@ class DaemonOptionsTest {
     }
 
     @Test
+    void handshakeTimeoutIsADurationFromTenMillisecondsToTenMinutesDefaultTenSeconds() throws Exception {
+        assertEquals(AdderServer.DEFAULT_HANDSHAKE_TIMEOUT, DaemonOptions.parse(new String[0]).handshakeTimeout);
+        assertEquals(Duration.ofMillis(10), DaemonOptions.parse(new String[] {"--handshake-timeout", "10ms"}).handshakeTimeout);
+        assertEquals(Duration.ofMinutes(10), DaemonOptions.parse(new String[] {"--handshake-timeout=10m"}).handshakeTimeout);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"0", "9ms", "11m", "1h"})
+    void handshakeTimeoutOutOfItsRangeIsAUsageErrorAndZeroIsNotOff(String value) {
+        assertEquals("--handshake-timeout: " + value + " is out of range: from 10ms to 10m",
+                usageError("--handshake-timeout", value));
+    }
+
+    @Test
     void helpAndVersionNeedNoKeysForATlsListener() throws Exception {
         assertTrue(DaemonOptions.parse(new String[] {"--listen", "tls:127.0.0.1:0", "--help"}).help);
         assertTrue(DaemonOptions.parse(new String[] {"--listen", "tls:127.0.0.1:0", "-V"}).version);
         for (String option : List.of("--tls-cert FILE", "--tls-key FILE", "--tls-keystore FILE",
-                "--tls-keystore-password-file", "--tls-client-ca FILE", "--max-handshakes N", "tls:HOST:PORT", "SIGHUP")) {
+                "--tls-keystore-password-file", "--tls-client-ca FILE", "--max-handshakes N", "--handshake-timeout DURATION", "tls:HOST:PORT", "SIGHUP")) {
             assertTrue(DaemonOptions.USAGE.contains(option), option);
         }
     }
