@@ -859,6 +859,69 @@ class DaemonIT {
         assertEquals(List.of(), stderr());
     }
 
+    /**
+     * A SIGHUP while the daemon starts, before its listeners open (a service manager's reload
+     * during the start), used to stop it: the JVM's default, until the reload handler was installed
+     * after the start. The start is held in the options, reading the keystore's password from a
+     * FIFO the test writes only after the SIGHUP was taken: the daemon serves, and reads the TLS
+     * files again once it does.
+     */
+    @Test
+    void aSighupBeforeTheListenersOpenDoesNotStopTheDaemonAndReloadsOnceItServes() throws Exception {
+        TestTls tls = TestTls.in(dir);
+        Path password = dir.resolve("password");
+        Process mkfifo = new ProcessBuilder("mkfifo", password.toString()).redirectErrorStream(true).start();
+        Skip.unless(mkfifo.waitFor(30, TimeUnit.SECONDS) && mkfifo.exitValue() == 0, "mkfifo is not available");
+        start("--listen", "tls:127.0.0.1:0", "--tls-keystore", tls.serverKeyStore().toString(),
+                "--tls-keystore-password-file", "password", "--no-jmx");
+        java.util.concurrent.CountDownLatch opened = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch write = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            Future<?> written = writer.submit(() -> {
+                try (var out = Files.newOutputStream(password)) { // returns once the daemon opened the FIFO to read
+                    opened.countDown();
+                    write.await();
+                    out.write((TestTls.KEY_STORE_PASSWORD + "\n").getBytes(StandardCharsets.US_ASCII));
+                }
+                return null;
+            });
+            assertTrue(opened.await(60, TimeUnit.SECONDS), "the daemon never opened the password file");
+            hangUp();
+            await().atMost(Duration.ofSeconds(30)).until(() -> stdout().stream().anyMatch(l -> l.contains("SIGHUP during the start"))
+                    || !process.isAlive());
+            assertTrue(process.isAlive(), "SIGHUP stopped the starting daemon: " + stdout() + " " + stderr());
+            write.countDown();
+            written.get(60, TimeUnit.SECONDS);
+        } finally {
+            write.countDown();
+            writer.shutdownNow();
+        }
+        AdderAddress address = awaitListening().get(0);
+        await().atMost(Duration.ofSeconds(30)).until(() -> stdout().stream().anyMatch(l -> l.contains("TLS certificates reloaded")));
+        try (RawClient client = RawClient.connect(address)) {
+            assertEquals(17, client.add(7, 10));
+        }
+        process.destroy();
+        assertEquals(0, awaitExit());
+        assertEquals(List.of(), stderr());
+    }
+
+    /** Without a tls: listener a SIGHUP is logged and ignored: the daemon serves on, and stops cleanly later. */
+    @Test
+    void aSighupWithoutATlsListenerIsLoggedAndIgnored() throws Exception {
+        start("--listen", "unix:adder.sock", "--no-jmx");
+        AdderAddress address = awaitListening().get(0);
+        hangUp();
+        await().atMost(Duration.ofSeconds(30)).until(() -> stdout().stream().anyMatch(l -> l.contains("SIGHUP ignored"))
+                || !process.isAlive());
+        assertTrue(process.isAlive(), "SIGHUP stopped the daemon: " + stdout() + " " + stderr());
+        assertEquals(17, teachingClient(address));
+        process.destroy();
+        assertEquals(0, awaitExit());
+        assertEquals(List.of(), stderr());
+    }
+
     @Test
     void opensslSClientGetsSeventeenOverTls13() throws Exception {
         Path openssl = Path.of("/usr/bin/openssl");

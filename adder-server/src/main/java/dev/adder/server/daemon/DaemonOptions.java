@@ -100,6 +100,7 @@ final class DaemonOptions {
             "shuts down each connection's output once its answers are written, and closes.",
             "With tls: listeners, SIGHUP reads the TLS files again: new handshakes use them,",
             "connections stay; if they cannot be used, the ones in use stay (one error line).",
+            "Without them SIGHUP is logged and ignored; it never stops the daemon.",
             "Exit status: 0 stopped cleanly, 1 could not listen or failed, 2 bad usage.");
 
     /** A command line that cannot be run; the message says what is wrong. */

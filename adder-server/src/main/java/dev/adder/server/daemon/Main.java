@@ -46,6 +46,13 @@ public final class Main {
     private boolean stopping;
     /** The server being started or serving, once built. Guarded by {@code this}. */
     private AdderServer server;
+    /** Set once the server serves, and whether it has a tls: listener. Guarded by {@code this}. */
+    private boolean serving;
+    private boolean tls;
+    /** A SIGHUP came before the server served: its files are read again once it does. Guarded by {@code this}. */
+    private boolean hangupPending;
+    /** Set once the daemon's logging is set up: a SIGHUP before it logs nothing. */
+    private volatile boolean logging;
 
     Main() {
         this(new Halt());
@@ -74,6 +81,8 @@ public final class Main {
                 daemon.stop();
             }
         });
+        // as early as the stop hook: from here on a SIGHUP never stops the daemon, whatever the moment
+        ReloadOnHangup.install(daemon::hangUp, System.err);
         int status = daemon.run(args, System.out, System.err);
         daemon.exitStatus = status;
         System.exit(status); // runs the hook, which stops what is left and halts with this status
@@ -90,6 +99,7 @@ public final class Main {
      */
     int run(String[] args, PrintStream out, PrintStream err) {
         DaemonLogging.configureUnlessGiven();
+        logging = true;
         DaemonOptions options;
         try {
             options = DaemonOptions.parse(args);
@@ -176,8 +186,14 @@ public final class Main {
                 return 1;
             }
         }
-        if (options.listen.stream().anyMatch(AdderAddress::isTls)) {
-            ReloadOnHangup.install(server, err);
+        boolean reloadNow;
+        synchronized (this) {
+            serving = true;
+            tls = options.listen.stream().anyMatch(AdderAddress::isTls);
+            reloadNow = tls && hangupPending;
+        }
+        if (reloadNow) {
+            ReloadOnHangup.reload(server); // the files may have changed after the start read them
         }
         log().info("adder {} listening on {}; {}{}max connections {}, idle timeout {}, max pending output {} bytes"
                         + " ({} in total), drain timeout {}, busy poll {}; {}; {}; pid {}, Java {}",
@@ -263,6 +279,34 @@ public final class Main {
             }
         }
         halt.accept(exitStatus);
+    }
+
+    /**
+     * SIGHUP, from {@code main}'s handler: with a serving server's tls:
+     * listeners, reads their files again; before it serves, the reload waits
+     * for the start's end; without tls: listeners, or once stopping, it is
+     * logged and does nothing. It never stops the daemon.
+     */
+    void hangUp() {
+        AdderServer reloaded;
+        synchronized (this) {
+            if (stopping) {
+                return;
+            }
+            if (!serving) {
+                hangupPending = true;
+                if (logging) {
+                    log().info("SIGHUP during the start: the TLS files, if any, are read again once it serves");
+                }
+                return;
+            }
+            reloaded = tls ? server : null;
+        }
+        if (reloaded == null) {
+            log().info("SIGHUP ignored: no tls: listener, nothing to reload");
+        } else {
+            ReloadOnHangup.reload(reloaded);
+        }
     }
 
     /** Waits for a stop signal, logging statistics at most once a minute when they change. */

@@ -10,12 +10,15 @@ import org.slf4j.LoggerFactory;
 
 /**
  * SIGHUP reads the TLS files again ({@link AdderServer#reloadTls()}): the
- * daemon's way to take renewed certificates without a restart. Installed
- * only with TLS listeners: without them SIGHUP keeps the JVM's meaning, a
- * graceful stop. The JDK's one way to handle a signal is
- * {@code sun.misc.Signal} (module jdk.unsupported), reached by reflection
- * since javac warns of every direct use (and the build fails on warnings);
- * where it is missing, the daemon says so once and runs without it.
+ * daemon's way to take renewed certificates without a restart. The handler
+ * is installed by {@code main} right after the stop hook, before options are
+ * read or a listener opens, so that a SIGHUP never stops the daemon (the
+ * JVM's default), not even one a service manager sends while the daemon
+ * starts: {@link Main} decides what a SIGHUP means at that moment. The JDK's
+ * one way to handle a signal is {@code sun.misc.Signal} (module
+ * jdk.unsupported), reached by reflection since javac warns of every direct
+ * use (and the build fails on warnings); where it is missing, the daemon says
+ * so once and runs without it.
  */
 final class ReloadOnHangup {
 
@@ -24,14 +27,15 @@ final class ReloadOnHangup {
     private ReloadOnHangup() {
     }
 
-    static void install(AdderServer server, PrintStream err) {
+    /** From now on SIGHUP runs {@code onHangup} (on the JVM's signal thread). */
+    static void install(Runnable onHangup, PrintStream err) {
         try {
             Class<?> signalClass = Class.forName("sun.misc.Signal");
             Class<?> handlerClass = Class.forName("sun.misc.SignalHandler");
             Object handler = Proxy.newProxyInstance(ReloadOnHangup.class.getClassLoader(), new Class<?>[] {handlerClass},
                     (proxy, method, args) -> {
                         if (method.getName().equals("handle")) {
-                            reload(server);
+                            onHangup.run();
                             return null;
                         }
                         return switch (method.getName()) { // Object's methods, should anything call them
