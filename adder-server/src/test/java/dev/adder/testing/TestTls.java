@@ -23,9 +23,13 @@ import java.util.stream.Stream;
 import javax.net.ssl.SSLContext;
 
 /**
- * Test certificates, made once per test JVM with the JDK's own {@code keytool} (run as a process)
- * and copied into a test's directory, so that they can be named as files; and contexts made from
- * them. Test use only: the keys are thrown away with the JVM's temporary directory.
+ * Test certificates, made with the JDK's own {@code keytool} (run as a process) and copied into a
+ * test's directory, so that they can be named as files; and contexts made from them. They are made
+ * once per build: under the directory the system property {@value #CACHE_PROPERTY} names (the
+ * module's {@code target/test-tls}, set by the build for surefire and failsafe), where later test
+ * JVMs of the build find them; made in a directory of their own and renamed into place at once, so
+ * that two JVMs making them at the same time each end with one complete set. Without the property,
+ * once per test JVM in a temporary directory deleted at its exit. Test use only.
  *
  * <ul>
  *   <li>{@code ca.pem}: the test CA (basicConstraints CA:true);
@@ -53,6 +57,10 @@ public final class TestTls {
         "server.p12", "client.pem", "client.key", "other-ca.pem", "other-client.pem", "other-client.key",
         "expired.pem", "wrong-host.pem", "server-pkcs1.key"};
     private static final long DAYS = 36_500;
+    /** The system property naming the directory the certificates are kept in for the build. */
+    public static final String CACHE_PROPERTY = "adder.test.tlsCache";
+    /** The cache's subdirectory: a new name when the files or the way they are made change. */
+    private static final String CACHE_VERSION = "v1";
     /** Where the files are made, once per JVM; null until the first test asks. */
     private static Path made;
     private static SSLContext trustingCa;
@@ -125,16 +133,57 @@ public final class TestTls {
 
     private static synchronized Path made() throws IOException {
         if (made == null) {
-            Path directory = Files.createTempDirectory("adder-test-tls");
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteQuietly(directory)));
             long start = System.nanoTime();
-            make(directory);
+            String cache = System.getProperty(CACHE_PROPERTY);
+            Path directory = cache == null || cache.isBlank() ? madeForThisJvm() : cached(Path.of(cache));
             // the first TLS test of a JVM waits for this: its time is not that test's
-            System.out.println("TestTls: made the test certificates with keytool in "
+            System.out.println("TestTls: the test certificates in " + directory + " ready in "
                     + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) + " ms");
             made = directory;
         }
         return made;
+    }
+
+    private static Path madeForThisJvm() throws IOException {
+        Path directory = Files.createTempDirectory("adder-test-tls");
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteQuietly(directory)));
+        make(directory);
+        System.out.println("TestTls: made the test certificates with keytool");
+        return directory;
+    }
+
+    /**
+     * The build's certificates under {@code home}, made first if no JVM of the build has made them:
+     * in a directory of this JVM's, renamed to their name once complete. A JVM that loses the race
+     * to rename finds the winner's complete set there and deletes its own.
+     */
+    private static Path cached(Path home) throws IOException {
+        Path ready = home.resolve(CACHE_VERSION);
+        if (complete(ready)) {
+            return ready;
+        }
+        Files.createDirectories(home);
+        Path making = Files.createTempDirectory(home, CACHE_VERSION + ".making-");
+        try {
+            make(making);
+            System.out.println("TestTls: made the test certificates with keytool");
+            try {
+                Files.move(making, ready, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException e) {
+                if (!complete(ready)) { // not another JVM's set: a failure of ours
+                    throw e;
+                }
+            }
+        } finally {
+            if (Files.exists(making)) {
+                deleteQuietly(making);
+            }
+        }
+        return ready;
+    }
+
+    private static boolean complete(Path directory) {
+        return Stream.of(FILES).allMatch(name -> Files.isRegularFile(directory.resolve(name)));
     }
 
     /**
