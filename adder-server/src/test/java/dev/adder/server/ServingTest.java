@@ -1,5 +1,6 @@
 package dev.adder.server;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,6 +12,7 @@ import dev.adder.testing.TransportWithTls;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -200,11 +202,17 @@ class ServingTest {
                 return null;
             });
             long before = server.stats().requests();
-            for (int i = 0; i < 2_000; i++) {
-                assertEquals(2L * i + 1, pingPong.add(i, i + 1));
-            }
-            // the pipeliner was served meanwhile too: far more requests than the ping-pong client's
-            assertTrue(server.stats().requests() - before > 100_000, "the pipelining client made no progress");
+            long[] pings = {0};
+            // ping-pong, each answer checked, until the pipeliner was served meanwhile too (far more requests
+            // than the ping-pong client's) and at least 2,000 pings: a count of its own, not a race between the
+            // two clients' threads, which over TLS on a loaded machine the pipeliner could lose
+            await("the pipelining client's progress beside the ping-pong client").atMost(Duration.ofMinutes(2))
+                    .pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(1)).until(() -> {
+                        for (int k = 0; k < 100; k++, pings[0]++) {
+                            assertEquals(2L * pings[0] + 1, pingPong.add(pings[0], pings[0] + 1));
+                        }
+                        return pings[0] >= 2_000 && server.stats().requests() - before - pings[0] > 100_000;
+                    });
         } finally {
             stop.set(true);
             pipeline.shutdownNow();
