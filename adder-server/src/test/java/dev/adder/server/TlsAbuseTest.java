@@ -31,7 +31,6 @@ import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLHandshakeException;
-import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLSocket;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -99,15 +98,8 @@ class TlsAbuseTest {
     }
 
     private SSLSocket connect(SSLContext context, AdderAddress address, String... protocols) throws IOException {
-        SSLSocket socket = (SSLSocket) context.getSocketFactory().createSocket("127.0.0.1", address.port());
+        SSLSocket socket = TestTls.connect(context, address, protocols);
         clients.add(socket);
-        SSLParameters parameters = socket.getSSLParameters();
-        parameters.setEndpointIdentificationAlgorithm("HTTPS");
-        if (protocols.length > 0) {
-            parameters.setProtocols(protocols);
-        }
-        socket.setSSLParameters(parameters);
-        socket.setTcpNoDelay(true);
         socket.setSoTimeout(READ_TIMEOUT_MILLIS);
         return socket;
     }

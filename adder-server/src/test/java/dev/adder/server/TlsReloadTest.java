@@ -74,7 +74,7 @@ class TlsReloadTest {
     }
 
     private SSLSocket connect(AdderServer server, SSLContext context) throws IOException {
-        SSLSocket socket = TlsServingTest.connect(context, server.addresses().get(0));
+        SSLSocket socket = TestTls.connect(context, server.addresses().get(0));
         socket.setSoTimeout(30_000);
         opened.add(socket);
         return socket;

@@ -15,8 +15,6 @@ import java.nio.ByteBuffer;
 import java.net.Socket;
 import java.nio.file.Path;
 import java.time.Duration;
-import javax.net.ssl.SSLContext;
-import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLSocket;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -38,18 +36,6 @@ class TlsServingTest {
         return server;
     }
 
-    static SSLSocket connect(SSLContext context, AdderAddress address, String... protocols) throws IOException {
-        SSLSocket socket = (SSLSocket) context.getSocketFactory().createSocket("127.0.0.1", address.port());
-        SSLParameters parameters = socket.getSSLParameters();
-        parameters.setEndpointIdentificationAlgorithm("HTTPS");
-        if (protocols.length > 0) {
-            parameters.setProtocols(protocols);
-        }
-        socket.setSSLParameters(parameters);
-        socket.setTcpNoDelay(true);
-        return socket;
-    }
-
     static long add(SSLSocket socket, long x, long y) throws IOException {
         ByteBuffer request = ByteBuffer.allocate(Protocol.REQUEST_BYTES).order(Protocol.BYTE_ORDER);
         Protocol.encodeRequest(request, x, y);
@@ -65,7 +51,7 @@ class TlsServingTest {
     void aTlsClientGetsSeventeen() throws IOException {
         TestTls tls = TestTls.in(dir);
         try (AdderServer server = start(tls, false);
-             SSLSocket socket = connect(tls.clientTrustingCa(), server.addresses().get(0))) {
+             SSLSocket socket = TestTls.connect(tls.clientTrustingCa(), server.addresses().get(0))) {
             assertEquals(17, add(socket, 7, 10));
             assertEquals(-1, add(socket, Long.MAX_VALUE, Long.MIN_VALUE));
             assertEquals("TLSv1.3", socket.getSession().getProtocol());
@@ -76,7 +62,7 @@ class TlsServingTest {
     void tls12IsServedToo() throws IOException {
         TestTls tls = TestTls.in(dir);
         try (AdderServer server = start(tls, false);
-             SSLSocket socket = connect(tls.clientTrustingCa(), server.addresses().get(0), "TLSv1.2")) {
+             SSLSocket socket = TestTls.connect(tls.clientTrustingCa(), server.addresses().get(0), "TLSv1.2")) {
             assertEquals(17, add(socket, 7, 10));
             assertEquals("TLSv1.2", socket.getSession().getProtocol());
         }
@@ -87,7 +73,7 @@ class TlsServingTest {
         TestTls tls = TestTls.in(dir);
         int count = 200_000;
         try (AdderServer server = start(tls, false);
-             SSLSocket socket = connect(tls.clientTrustingCa(), server.addresses().get(0))) {
+             SSLSocket socket = TestTls.connect(tls.clientTrustingCa(), server.addresses().get(0))) {
             Thread writer = new Thread(() -> {
                 try {
                     OutputStream out = socket.getOutputStream();
@@ -120,13 +106,13 @@ class TlsServingTest {
         TestTls tls = TestTls.in(dir);
         try (AdderServer server = start(tls, true)) {
             AdderAddress address = server.addresses().get(0);
-            try (SSLSocket socket = connect(tls.clientWithCertificate(), address)) {
+            try (SSLSocket socket = TestTls.connect(tls.clientWithCertificate(), address)) {
                 assertEquals(17, add(socket, 7, 10));
             }
-            try (SSLSocket socket = connect(tls.clientTrustingCa(), address)) {
+            try (SSLSocket socket = TestTls.connect(tls.clientTrustingCa(), address)) {
                 assertThrows(IOException.class, () -> add(socket, 7, 10));
             }
-            try (SSLSocket socket = connect(tls.clientWithUntrustedCertificate(), address)) {
+            try (SSLSocket socket = TestTls.connect(tls.clientWithUntrustedCertificate(), address)) {
                 assertThrows(IOException.class, () -> add(socket, 7, 10));
             }
         }
@@ -156,7 +142,7 @@ class TlsServingTest {
     void halfCloseGetsTheAnswersThenTheEnd() throws IOException {
         TestTls tls = TestTls.in(dir);
         try (AdderServer server = start(tls, false);
-             SSLSocket socket = connect(tls.clientTrustingCa(), server.addresses().get(0))) {
+             SSLSocket socket = TestTls.connect(tls.clientTrustingCa(), server.addresses().get(0))) {
             assertEquals(3, add(socket, 1, 2));
             ByteBuffer requests = ByteBuffer.allocate(100 * Protocol.REQUEST_BYTES).order(Protocol.BYTE_ORDER);
             for (int i = 0; i < 100; i++) {

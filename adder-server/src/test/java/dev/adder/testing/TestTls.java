@@ -1,5 +1,6 @@
 package dev.adder.testing;
 
+import dev.adder.core.AdderAddress;
 import dev.adder.core.tls.TlsFiles;
 import java.io.File;
 import java.io.IOException;
@@ -21,6 +22,8 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLSocket;
 
 /**
  * Test certificates, made with the JDK's own {@code keytool} (run as a process) and copied into a
@@ -118,6 +121,23 @@ public final class TestTls {
     /** A client context that trusts the test CA and presents a certificate of a CA the server does not trust. */
     public SSLContext clientWithUntrustedCertificate() throws IOException {
         return TlsFiles.context(file("other-client.pem"), file("other-client.key"), ca());
+    }
+
+    /**
+     * A JDK {@link SSLSocket} to a tls: address's port on 127.0.0.1, verifying the server's name as
+     * HTTPS does, without delay; {@code protocols}, if any, the only ones it offers. Not yet
+     * handshaken: the first read or write does it.
+     */
+    public static SSLSocket connect(SSLContext context, AdderAddress address, String... protocols) throws IOException {
+        SSLSocket socket = (SSLSocket) context.getSocketFactory().createSocket("127.0.0.1", address.port());
+        SSLParameters parameters = socket.getSSLParameters();
+        parameters.setEndpointIdentificationAlgorithm("HTTPS");
+        if (protocols.length > 0) {
+            parameters.setProtocols(protocols);
+        }
+        socket.setSSLParameters(parameters);
+        socket.setTcpNoDelay(true);
+        return socket;
     }
 
     /**
