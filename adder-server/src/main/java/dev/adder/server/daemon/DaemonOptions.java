@@ -224,12 +224,7 @@ final class DaemonOptions {
                 case "--slow-turn-warning" -> slowTurnWarning = duration(value, AdderServer.MIN_SLOW_TURN_WARNING,
                         AdderServer.MAX_SLOW_TURN_WARNING);
                 case "--socket-mode" -> socketMode = mode(value);
-                case "--metrics" -> {
-                    metrics = AdderAddress.parse(value);
-                    if (metrics.isUnix()) {
-                        throw new IllegalArgumentException("'" + value + "' is not a TCP address: tcp:HOST:PORT");
-                    }
-                }
+                case "--metrics" -> metrics = MetricsAddress.parse(value);
                 case "--tls-cert" -> tlsCert = Path.of(value);
                 case "--tls-key" -> tlsKey = Path.of(value);
                 case "--tls-keystore" -> tlsKeyStore = Path.of(value);

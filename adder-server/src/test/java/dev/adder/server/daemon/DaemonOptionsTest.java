@@ -24,6 +24,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /** The daemon's command line: every value out of its range is a usage error naming the option and the range. */
 class DaemonOptionsTest {
 
+    private static final String METRICS_TAKES = "/metrics is plain HTTP, served on tcp:HOST:PORT or HOST:PORT";
+
     private static String usageError(String... args) {
         return assertThrows(DaemonOptions.UsageException.class, () -> DaemonOptions.parse(args)).getMessage();
     }
@@ -44,12 +46,28 @@ class DaemonOptionsTest {
         "--max-connections|99999999999|--max-connections: '99999999999' is not a whole number from 1 to 1000000",
         "--socket-mode|4660|--socket-mode: '4660' is not a mode such as 600, 0660 or rw-rw----",
         "--slow-turn-warning|2h|--slow-turn-warning: 2h is out of range: 0, or from 1ms to 1h",
-        "--metrics|unix:metrics.sock|--metrics: 'unix:metrics.sock' is not a TCP address: tcp:HOST:PORT",
+        // --metrics names only the addresses it takes, the TCP ones (a tls: one was once served in plain text)
+        "--metrics|unix:metrics.sock|--metrics: 'unix:metrics.sock' is not a TCP address: " + METRICS_TAKES,
+        "--metrics|/run/adder/metrics.sock|--metrics: '/run/adder/metrics.sock' is not a TCP address: " + METRICS_TAKES,
+        "--metrics|tcp:127.0.0.1|--metrics: 'tcp:127.0.0.1' has no port: " + METRICS_TAKES + " (port 0 picks one)",
+        "--metrics|localhost|--metrics: 'localhost' has no port: " + METRICS_TAKES + " (port 0 picks one)",
+        "--metrics|tls:127.0.0.1:9100|--metrics: 'tls:127.0.0.1:9100' asks for TLS, which /metrics does not serve: "
+                + METRICS_TAKES,
+        "--metrics|http:127.0.0.1:9100|--metrics: 'http:127.0.0.1:9100' has an unknown scheme 'http:': " + METRICS_TAKES,
+        "--metrics|tcp:127.0.0.1:http|--metrics: invalid adder address 'tcp:127.0.0.1:http': port 'http' is not a number"
+                + " from 0 to 65535",
         "--jmx-name|dev.adder:*|--jmx-name: jmxName must name one MBean, not a pattern: dev.adder:*",
     })
     void aValueOutOfRangeIsAUsageErrorNamingTheOptionAndTheRange(String option, String value, String message) {
         assertEquals(message, usageError(option, value));
         assertEquals(message, usageError(option + "=" + value));
+    }
+
+    @Test
+    void metricsAreServedOnEitherFormOfATcpAddress() throws Exception {
+        for (String value : List.of("tcp:127.0.0.1:0", "127.0.0.1:9100", "tcp:[::1]:0", "localhost:9100")) {
+            assertEquals(AdderAddress.parse(value), DaemonOptions.parse(new String[] {"--metrics", value}).metrics, value);
+        }
     }
 
     @Test
