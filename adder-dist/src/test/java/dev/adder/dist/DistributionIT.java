@@ -146,6 +146,65 @@ class DistributionIT {
         assertTrue(out.contains("adder-server " + VERSION), out);
     }
 
+    @Test
+    void theLaunchersNameThemselvesInTheirUsageAndErrorLines() throws Exception {
+        Path home = Tarball.unpack(dir);
+        Launch help = launch(home, "bin/adder", Map.of(), "--help");
+        assertTrue(help.status == 0 && help.out.startsWith("Usage: adder [OPTION]... X Y" + System.lineSeparator()), help.toString());
+        Launch serverHelp = launch(home, "bin/adder-server", Map.of(), "--help");
+        assertTrue(serverHelp.status == 0 && serverHelp.out.startsWith("Usage: adder-server [OPTION]..." + System.lineSeparator()),
+                serverHelp.toString());
+        assertEquals(new Launch(2, "", "adder: X is not a signed 64-bit integer: 'seven' (try --help)"),
+                launch(home, "bin/adder", Map.of(), "seven", "10"));
+        Launch refused = launch(home, "bin/adder", Map.of(), "--connect", "unix:" + dir.resolve("nobody.sock"), "7", "10");
+        assertTrue(refused.status == 1 && refused.err.startsWith("adder: cannot connect to unix:"), refused.toString());
+        assertEquals(new Launch(2, "", "adder-server: unknown option --frobnicate (try --help)"),
+                launch(home, "bin/adder-server", Map.of(), "--frobnicate"));
+    }
+
+    @Test
+    void aJavaHomeWithoutAJavaIsOneLineNamingItAndExitStatusOne() throws Exception {
+        Path home = Tarball.unpack(dir);
+        Path notAJdk = Files.createDirectories(dir.resolve("not-a-jdk/bin"));
+        for (String launcher : List.of("adder", "adder-server")) {
+            Launch launch = launch(home, "bin/" + launcher, Map.of("JAVA_HOME", notAJdk.getParent().toString()), "--version");
+            assertEquals(1, launch.status, launch.toString());
+            assertEquals("", launch.out, launch.toString());
+            assertTrue(launch.err.startsWith(launcher + ": JAVA_HOME is " + notAJdk.getParent() + ", ")
+                    && !launch.err.contains("\n"), launch.toString());
+        }
+    }
+
+    @Test
+    void theJvmFlagsAreSplitAtBlanksAndNeverExpandedToFileNames() throws Exception {
+        Path home = Tarball.unpack(dir);
+        // a file in the working directory that the flag, as a glob, would match: the flag must reach the JVM as written
+        Files.createFile(dir.resolve("-Dadder.program=a-file-name"));
+        Launch client = launch(home, "bin/adder", Map.of("ADDER_CLIENT_OPTS", "-XX:+UseSerialGC \t-Dadder.program=*"), "--help");
+        assertTrue(client.status == 0 && client.out.startsWith("Usage: * [OPTION]... X Y"), client.toString());
+        Launch server = launch(home, "bin/adder-server", Map.of("ADDER_OPTS", "-Xmx48m\n-Dadder.program=*"), "--help");
+        assertTrue(server.status == 0 && server.out.startsWith("Usage: * [OPTION]..."), server.toString());
+    }
+
+    /** A launcher's exit status and its output and error streams, each stripped. */
+    private record Launch(int status, String out, String err) {
+    }
+
+    /** Runs a launcher of the distribution in the test's directory, with the test's JVM as JAVA_HOME unless {@code env} says otherwise. */
+    private Launch launch(Path home, String launcher, Map<String, String> env, String... args) throws IOException, InterruptedException {
+        List<String> command = new java.util.ArrayList<>(List.of(home.resolve(launcher).toString()));
+        command.addAll(List.of(args));
+        Path out = dir.resolve("launch.out");
+        Path err = dir.resolve("launch.err");
+        ProcessBuilder builder = new ProcessBuilder(command).directory(dir.toFile())
+                .redirectOutput(out.toFile()).redirectError(err.toFile());
+        builder.environment().put("JAVA_HOME", JAVA_HOME);
+        builder.environment().putAll(env);
+        Process process = builder.start();
+        assertTrue(process.waitFor(60, TimeUnit.SECONDS), launcher + " did not end");
+        return new Launch(process.exitValue(), Files.readString(out).strip(), Files.readString(err).strip());
+    }
+
     private String client(Path home, String... args) throws IOException, InterruptedException {
         List<String> command = new java.util.ArrayList<>(List.of(home.resolve("bin/adder").toString()));
         command.addAll(List.of(args));

@@ -12,7 +12,10 @@ import java.time.Duration;
 
 /**
  * {@code java -jar adder-client-all.jar [--connect ADDR] [--timeout DURATION] X Y}:
- * prints {@code X + Y} as computed by an adder server.
+ * prints {@code X + Y} as computed by an adder server. A launcher that runs
+ * it under a name of its own says so in the system property
+ * {@code adder.program} (the distribution's {@code bin/adder}: {@code adder}),
+ * and the help and the error lines use that name.
  */
 public final class Main {
 
@@ -25,8 +28,8 @@ public final class Main {
 
     static final String DEFAULT_ADDRESS = "unix:adder.sock";
 
-    private static final String USAGE_TEXT = String.join(System.lineSeparator(),
-            "Usage: java -jar adder-client-all.jar [OPTION]... X Y",
+    /** The help, less its first line, which names the program: {@link #usage}. */
+    private static final String HELP = String.join(System.lineSeparator(),
             "Adds two signed 64-bit integers on an adder server and prints the sum.",
             "",
             "  --connect ADDR      the server: unix:PATH, tcp:HOST:PORT, HOST:PORT or",
@@ -47,6 +50,17 @@ public final class Main {
             "be used among them).");
 
     private Main() {
+    }
+
+    /** The help, its first line naming the program as it was run. */
+    static String usage() {
+        String program = System.getProperty("adder.program", "java -jar adder-client-all.jar");
+        return "Usage: " + program + " [OPTION]... X Y" + System.lineSeparator() + HELP;
+    }
+
+    /** What the error lines begin with: the launcher's name for the program, else adder-client. */
+    private static String name() {
+        return System.getProperty("adder.program", "adder-client");
     }
 
     public static void main(String[] args) {
@@ -83,7 +97,7 @@ public final class Main {
                 }
                 switch (name) {
                     case "-h", "--help" -> {
-                        out.println(USAGE_TEXT);
+                        out.println(usage());
                         return OK;
                     }
                     case "-V", "--version" -> {
@@ -151,7 +165,7 @@ public final class Main {
             out.println(client.add(x, y));
             return OK;
         } catch (AdderException e) {
-            err.println("adder-client: " + e.getMessage());
+            err.println(name() + ": " + e.getMessage());
             return CALL_FAILED;
         }
     }
@@ -173,7 +187,7 @@ public final class Main {
     }
 
     private static int usageError(PrintStream err, String message) {
-        err.println("adder-client: " + message + " (try --help)");
+        err.println(name() + ": " + message + " (try --help)");
         return USAGE;
     }
 }

@@ -25,8 +25,8 @@ final class DaemonOptions {
 
     static final String DEFAULT_LISTEN = "unix:adder.sock";
 
-    static final String USAGE = String.join(System.lineSeparator(),
-            "Usage: java -jar adder-server-all.jar [OPTION]...",
+    /** The help, less its first line, which names the program (the daemon's {@code Main} adds it). */
+    static final String HELP = String.join(System.lineSeparator(),
             "Serves the adder protocol: answers x + y for 64-bit integers, for many clients at once.",
             "",
             "  --listen ADDR               where to listen, repeatable: unix:PATH, tcp:HOST:PORT,",

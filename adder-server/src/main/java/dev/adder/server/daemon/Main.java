@@ -21,7 +21,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The adder daemon: {@code java -jar adder-server-all.jar [OPTION]...}.
- * Serves until SIGTERM or SIGINT, then stops gracefully and exits 0.
+ * Serves until SIGTERM or SIGINT, then stops gracefully and exits 0. A
+ * launcher that runs it under a name of its own says so in the system
+ * property {@code adder.program} (the distribution's: {@code adder-server}),
+ * and the help's usage line names that.
  *
  * <p>The graceful stop runs in a shutdown hook, which ends the process with
  * {@link Runtime#halt} and the daemon's own status: the JVM would otherwise
@@ -108,7 +111,8 @@ public final class Main {
             return 2;
         }
         if (options.help) {
-            out.println(DaemonOptions.USAGE);
+            out.println("Usage: " + System.getProperty("adder.program", "java -jar adder-server-all.jar") + " [OPTION]..."
+                    + System.lineSeparator() + DaemonOptions.HELP);
             return 0;
         }
         if (options.version) {

@@ -219,7 +219,7 @@ class DaemonOptionsTest {
         assertTrue(DaemonOptions.parse(new String[] {"--listen", "tls:127.0.0.1:0", "-V"}).version);
         for (String option : List.of("--tls-cert FILE", "--tls-key FILE", "--tls-keystore FILE",
                 "--tls-keystore-password-file", "--tls-client-ca FILE", "--max-handshakes N", "--handshake-timeout DURATION", "tls:HOST:PORT", "SIGHUP")) {
-            assertTrue(DaemonOptions.USAGE.contains(option), option);
+            assertTrue(DaemonOptions.HELP.contains(option), option);
         }
     }
 
