@@ -5,7 +5,12 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.util.Properties;
 
-/** The version of Adder, as the build wrote it into the core jar; every module of a build shares it. */
+/**
+ * The version of Adder, as the build wrote it into the core jar; every module
+ * of a build shares it. Public, as part of the API: the server's and the
+ * client's command lines print it for {@code --version} (from their modules,
+ * hence the export), and an application may log which Adder it runs with.
+ */
 public final class AdderVersion {
 
     private static final String UNKNOWN = "(unknown version)";
