@@ -11,6 +11,10 @@
 #      start, which HAProxy's health check may or may not have noticed), over TLS for a tls: address,
 #      with HAProxy's own certificate;
 #   4. ready: HAProxy sends it connections again once its health check passes (status UP).
+# If the restart fails, or the instance does not answer or come UP in time (or the script is
+# interrupted), the instance drained is put back to ready, where HAProxy's health check decides
+# again, and the script stops there with a non-zero status, saying so; later instances are left as
+# they were. By hand: echo "set server adders/INSTANCE state ready" | socat stdio unix-connect:ADMIN
 # Needs socat, root (systemctl, the admin socket, HAProxy's key), and the distribution in ADDER_HOME.
 #
 #   ADMIN       HAProxy's admin socket (default /run/haproxy/adder-admin.sock)
@@ -55,6 +59,19 @@ wait_for() { # DESCRIPTION COMMAND...
   done
 }
 is_up() { [ "$(status "$instance")" = UP ]; }
+drained= # the instance drained and not yet made ready again
+ready_again() { # at any exit: a drained instance is made ready again, where its health check decides
+  [ -n "$drained" ] || return 0
+  if answer=$(haproxy_cmd "set server $BACKEND/$drained state ready") && [ -z "$answer" ]; then
+    echo "$drained: put back to ready (out of drain): HAProxy's health check decides whether it gets connections" >&2
+  else
+    echo "$drained: could not put it back to ready ($answer), it may be left in DRAIN; by hand:" \
+      "echo \"set server $BACKEND/$drained state ready\" | socat stdio unix-connect:$ADMIN" >&2
+  fi
+}
+trap ready_again EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # every argument checked before any instance is touched
 for arg in "$@"; do
@@ -70,12 +87,14 @@ done
 for arg in "$@"; do
   instance=${arg%%=*}; address=${arg#*=}
   echo "$instance: drain"
+  drained=$instance
   haproxy_cmd "set server $BACKEND/$instance state drain" >/dev/null
   echo "$instance: restart"
-  "$RESTART" "$instance"
+  "$RESTART" "$instance" || { echo "$instance: the restart failed (exit status $?); stopping here" >&2; exit 1; }
   wait_for answering answers "$address"
   echo "$instance: answers; ready"
   haproxy_cmd "set server $BACKEND/$instance state ready" >/dev/null
+  drained=
   wait_for up is_up
   echo "$instance: up"
 done
