@@ -13,6 +13,9 @@
 # automatic modules, which jlink refuses: they stay in lib/, and the launcher adds them with
 # --module-path when the daemon is asked for --metrics.
 #
+# What it says goes to standard output, which Maven logs at INFO: `mvn -q` hides it; a failure is on
+# standard error, which Maven shows as an ERROR whatever its level.
+#
 # Without jmods in the build's JDK (Debian: the openjdk-17-jmods package) it says so and builds
 # nothing; the tarball then runs on JAVA_HOME or the java on the PATH, from the class path.
 set -euo pipefail
@@ -22,7 +25,7 @@ jdk=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}
 runtime=$target/runtime
 rm -rf "$runtime" "$target/runtime-build"
 if [ ! -d "$jdk/jmods" ]; then
-  echo "adder-dist: $jdk has no jmods: no bundled runtime in the tarball (install openjdk-17-jmods for one)" >&2
+  echo "adder-dist: $jdk has no jmods: no bundled runtime in the tarball (install openjdk-17-jmods for one)"
   exit 0
 fi
 work=$target/runtime-build
@@ -72,8 +75,8 @@ train() {
   chmod a-w "$runtime/lib/server/classes.jsa"
 }
 if train; then
-  echo "adder-dist: the runtime's CDS archive holds the $(wc -l < "$work/classlist") classes a daemon loads to its first answer" >&2
+  echo "adder-dist: the runtime's CDS archive holds the $(wc -l < "$work/classlist") classes a daemon loads to its first answer"
 else
-  echo "adder-dist: the training run failed (see $work): the runtime keeps jlink's CDS archive of the JDK's classes" >&2
+  echo "adder-dist: the training run failed (see $work): the runtime keeps jlink's CDS archive of the JDK's classes"
 fi
-echo "adder-dist: bundled runtime $(du -sh "$runtime" | cut -f1) in $runtime" >&2
+echo "adder-dist: bundled runtime $(du -sh "$runtime" | cut -f1) in $runtime"
