@@ -39,17 +39,20 @@ class DistributionIT {
     @Test
     void unpacksToLaunchersJarsConfigurationAndAUnit() throws Exception {
         Path home = Tarball.unpack(dir);
-        for (String file : List.of("bin/adder-server", "bin/adder", "haproxy/rolling-restart.sh")) {
+        for (String file : List.of("bin/adder-server", "bin/adder", "docs/haproxy/rolling-restart.sh")) {
             assertTrue(Files.isExecutable(home.resolve(file)), file);
         }
         for (String file : List.of("conf/logback.xml.example", "README", "LICENSE", "systemd/adder.service",
-                "systemd/adder.sysusers", "haproxy/haproxy.cfg", "haproxy/adder@.service", "lib/adder-server-" + VERSION + ".jar", "lib/adder-client-" + VERSION + ".jar",
+                "systemd/adder.sysusers", "systemd/adder@.service", "docs/haproxy/haproxy.cfg",
+                "docs/haproxy/haproxy-tls.cfg", "docs/operations.md", "docs/haproxy.md", "docs/protocol.md", "README.md",
+                "CHANGELOG.md", "lib/adder-server-" + VERSION + ".jar", "lib/adder-client-" + VERSION + ".jar",
                 "lib/adder-core-" + VERSION + ".jar")) {
             assertTrue(Files.isRegularFile(home.resolve(file)), file);
         }
         assertTrue(Files.readString(home.resolve("README")).startsWith("Adder " + VERSION + ":"));
-        assertTrue(Files.readString(home.resolve("systemd/adder.service"))
-                .contains("ExecStart=/opt/adder/bin/adder-server "));
+        for (String unit : List.of("systemd/adder.service", "systemd/adder@.service")) {
+            assertTrue(Files.readString(home.resolve(unit)).contains("ExecStart=/opt/adder/bin/adder-server "), unit);
+        }
     }
 
     @Test
