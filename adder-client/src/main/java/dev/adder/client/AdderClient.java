@@ -64,6 +64,7 @@ public final class AdderClient implements AutoCloseable {
     private final Background background;
     private final Calls calls;
     private final Driver driver;
+    private final CallObserver observer;
 
     private AdderClient(Builder builder) {
         this.address = builder.address;
@@ -74,6 +75,7 @@ public final class AdderClient implements AutoCloseable {
         this.driver = new Driver(address, calls, builder.replay, builder.connectTimeout.toNanos(), builder.busyPoll.toNanos(),
                 !address.isTls() ? null : builder.tls != null ? builder.tls : ClientTls.defaults());
         background.driveWith(driver);
+        this.observer = builder.observer;
     }
 
     /**
@@ -135,6 +137,11 @@ public final class AdderClient implements AutoCloseable {
         return calls.replayed();
     }
 
+    /** {@return the client's figures now: calls in flight, calls replayed} */
+    public ClientStats stats() {
+        return calls.stats();
+    }
+
     /**
      * Asks the server for {@code x + y}, which wraps around on overflow like
      * Java's {@code long} addition. Safe to call from any number of threads
@@ -149,8 +156,9 @@ public final class AdderClient implements AutoCloseable {
      */
     public long add(long x, long y) {
         checkOpen();
-        Call call = new Call(x, y, System.nanoTime() + callTimeoutNanos, Thread.currentThread(), null);
-        calls.await(call, driver);
+        long start = System.nanoTime();
+        Call call = new Call(x, y, start + callTimeoutNanos, Thread.currentThread(), null);
+        Observed.await(observer, start, calls, driver, call);
         return call.value;
     }
 
@@ -186,9 +194,11 @@ public final class AdderClient implements AutoCloseable {
      */
     public CompletableFuture<Long> addAsync(long x, long y) {
         CompletableFuture<Long> future = new CompletableFuture<>();
+        long start = System.nanoTime();
+        Observed.watch(observer, start, future);
         try {
             checkOpen();
-            calls.enqueue(new Call(x, y, System.nanoTime() + callTimeoutNanos, null, future));
+            calls.enqueue(new Call(x, y, start + callTimeoutNanos, null, future));
             driver.nudge();
         } catch (AdderException | IllegalStateException e) {
             completions.execute(() -> future.completeExceptionally(e));
@@ -219,8 +229,9 @@ public final class AdderClient implements AutoCloseable {
         if (xs.length == 0) {
             return new long[0];
         }
-        Batch batch = new Batch(xs, ys, System.nanoTime() + callTimeoutNanos, Thread.currentThread());
-        calls.await(batch, driver);
+        long start = System.nanoTime();
+        Batch batch = new Batch(xs, ys, start + callTimeoutNanos, Thread.currentThread());
+        Observed.await(observer, start, calls, driver, batch);
         return batch.sums;
     }
 
@@ -231,7 +242,7 @@ public final class AdderClient implements AutoCloseable {
      */
     @Override
     public void close() {
-        if (calls.close(new AdderException("the client of " + address + " was closed", null))) {
+        if (calls.close(new AdderException("the client of " + address + " was closed", null).as(FailureKind.CLOSED))) {
             driver.closeAll(); // the role was free: this thread closes what it held
         } else {
             driver.wakeup(); // its holder sees the client closed, and closes the connection
@@ -260,6 +271,7 @@ public final class AdderClient implements AutoCloseable {
         private boolean replay = true;
         private Duration busyPoll = DEFAULT_BUSY_POLL;
         private ClientTls tls;
+        private CallObserver observer;
 
         private Builder(AdderAddress address) {
             this.address = address;
@@ -406,6 +418,18 @@ public final class AdderClient implements AutoCloseable {
          */
         public Builder tls(SSLContext context) {
             this.tls = ClientTls.of(Objects.requireNonNull(context, "context"));
+            return this;
+        }
+
+        /**
+         * Tells {@code observer} of the end of every call, with its latency and its failure if it
+         * failed (default none: then calls read no clock and allocate nothing for it).
+         *
+         * @param observer quick and thread-safe; see {@link CallObserver}
+         * @return this builder
+         */
+        public Builder callObserver(CallObserver observer) {
+            this.observer = Objects.requireNonNull(observer, "observer");
             return this;
         }
 

@@ -148,7 +148,7 @@ final class Calls {
                 room.awaitNanos(remaining);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new AdderException("interrupted while waiting for room to send to " + address, e);
+                throw new AdderException("interrupted while waiting for room to send to " + address, e).as(FailureKind.INTERRUPTED);
             }
         }
     }
@@ -184,7 +184,8 @@ final class Calls {
         lock.lock();
         try {
             if (interrupted) {
-                giveUp(waiter, new AdderException("interrupted while waiting for " + address + " to answer", null));
+                giveUp(waiter, new AdderException("interrupted while waiting for " + address + " to answer", null)
+                        .as(FailureKind.INTERRUPTED));
             } else if (now - waiter.deadline >= 0) { // looked at again: a batch's deadline moves on progress
                 giveUp(waiter, waiter.timedOut(address, why));
             }
@@ -423,6 +424,15 @@ final class Calls {
     void publish() {
         lock.lock();
         lock.unlock();
+    }
+
+    ClientStats stats() {
+        lock.lock();
+        try {
+            return new ClientStats(line.inFlight, replayed);
+        } finally {
+            lock.unlock();
+        }
     }
 
     long replayed() {

@@ -68,7 +68,7 @@ final class Connector {
         AdderException failure = new AdderException("cannot connect to " + address + ": " + (noFile
                 ? "no socket file at " + address.unixPath() + " (is the server running?)"
                 : refused ? "connection refused (is the server running?)"
-                : tls ? "TLS handshake failed: " + rootMessage(e) : reason(e)), e);
+                : tls ? "TLS handshake failed: " + rootMessage(e) : reason(e)), e).as(FailureKind.CONNECT);
         if (!busy && (!down || downIsFinal)) {
             throw failure;
         }

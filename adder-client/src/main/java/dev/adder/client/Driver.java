@@ -92,7 +92,8 @@ final class Driver {
         try {
             this.selector = Selector.open();
         } catch (IOException e) {
-            throw new AdderException("cannot connect to " + address + ": no selector: " + e.getMessage(), e);
+            throw new AdderException("cannot connect to " + address + ": no selector: " + e.getMessage(), e)
+                    .as(FailureKind.CONNECT);
         }
     }
 
@@ -330,7 +331,7 @@ final class Driver {
         }
         losses++;
         trouble = ": its connection was lost " + (losses == 1 ? "once" : losses + " times") + "; last failure: " + message;
-        calls.lost(new AdderException(message, cause), replay);
+        calls.lost(new AdderException(message, cause).as(FailureKind.LOST), replay);
         if (losses > 1) { // at once after one loss; then pauses from 1 ms, doubling, to 100 ms
             long pause = Math.min(Connector.LONGEST_PAUSE_NANOS, TimeUnit.MILLISECONDS.toNanos(1) << Math.min(20, losses - 2));
             pauseUntil = System.nanoTime() + pause;
@@ -339,7 +340,7 @@ final class Driver {
 
     private void violated(String message) {
         drop();
-        calls.lost(new AdderException(message, null), false); // never replayed
+        calls.lost(new AdderException(message, null).as(FailureKind.PROTOCOL), false); // never replayed
     }
 
     /**
