@@ -9,6 +9,7 @@ import java.util.Arrays;
  *   <li>{@code churn}: connections made, used for one request, and closed, over and over ({@link Churn});
  *   <li>{@code client}: Adder's client under concurrent callers ({@link ClientBench});
  *   <li>{@code netty}: the Netty peer server ({@link NettyPeer});
+ *   <li>{@code grpc}: the gRPC peer server ({@link GrpcPeer}), whose client is {@code client --peer grpc};
  *   <li>{@code soak}: a long mixed run with abusive clients ({@link Soak});
  *   <li>{@code hold}: N idle connections held open, for memory figures ({@link Hold});
  *   <li>{@code alloc}: bytes allocated per request on Adder's loop thread under load ({@link LoopAllocation});
@@ -25,7 +26,7 @@ public final class Bench {
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: java -jar adder-bench-all.jar load|churn|client|netty|soak|hold|alloc|tls-memory|handshakes-beside|jmh [ARGS]");
+            System.err.println("usage: java -jar adder-bench-all.jar load|churn|client|netty|grpc|soak|hold|alloc|tls-memory|handshakes-beside|jmh [ARGS]");
             System.exit(2);
         }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -34,6 +35,7 @@ public final class Bench {
             case "churn" -> Churn.main(rest);
             case "client" -> ClientBench.main(rest);
             case "netty" -> NettyPeer.main(rest);
+            case "grpc" -> GrpcPeer.main(rest);
             case "alloc" -> LoopAllocation.main(rest);
             case "tls-memory" -> TlsMemory.main(rest);
             case "handshakes-beside" -> HandshakesBeside.main(rest);
@@ -44,7 +46,7 @@ public final class Bench {
                 yield 0;
             }
             default -> {
-                System.err.println("unknown command " + args[0] + ": expected load, churn, client, netty, soak, hold, alloc, tls-memory, handshakes-beside or jmh");
+                System.err.println("unknown command " + args[0] + ": expected load, churn, client, netty, grpc, soak, hold, alloc, tls-memory, handshakes-beside or jmh");
                 yield 2;
             }
         };

@@ -18,13 +18,15 @@ import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 
 /**
- * {@code client --connect ADDR [--callers N] [--virtual] [--client-each] [--async D] [--batch N]
- * [--pattern P --rate R [--seed N]] [--server-pid PID] [--seconds S] [--warmup S]}: Adder's own
- * client under concurrent callers, as application code uses it. Callers share one client unless {@code --client-each}; {@code --virtual} makes them
- * virtual threads (Java 21+); {@code --async D} is one thread keeping D {@code addAsync} calls
- * in flight; {@code --batch N} is one thread calling {@code addAll} with N pairs. Every answer is
- * checked. Prints {@code ops=… ops_per_s=… p50_us=… p99_us=… errors=…}, latency per call from
- * the call to its answer.
+ * {@code client --connect ADDR [--peer adder|grpc] [--callers N] [--virtual] [--client-each] [--async D]
+ * [--batch N] [--pattern P --rate R [--seed N]] [--server-pid PID] [--seconds S] [--warmup S]}: Adder's
+ * own client under concurrent callers, as application code uses it. Callers share one client unless
+ * {@code --client-each}; {@code --virtual} makes them virtual threads (Java 21+); {@code --async D} is
+ * one thread keeping D {@code addAsync} calls in flight; {@code --batch N} is one thread calling
+ * {@code addAll} with N pairs. Every answer is checked. Prints {@code ops=… ops_per_s=… p50_us=…
+ * p99_us=… errors=…}, latency per call from the call to its answer. {@code --peer grpc} makes the
+ * same calls with a gRPC client of the gRPC peer ({@link GrpcPeer}), a channel where Adder has a
+ * client; it has no {@code --batch}.
  *
  * <p>{@code --pattern P --rate R}: one thread pacing its calls with {@code LockSupport.parkNanos}
  * at R calls/s on average, as application code does (parkNanos wakes late by tens of
@@ -40,7 +42,37 @@ import org.HdrHistogram.Recorder;
  */
 final class ClientBench {
 
+    /** The calls measured, by Adder's client or the gRPC peer's. */
+    interface Calls {
+        long add(long x, long y);
+
+        CompletableFuture<Long> addAsync(long x, long y);
+
+        void close() throws Exception;
+    }
+
+    /** Adder's own client. */
+    private static Calls adder(AdderClient client) {
+        return new Calls() {
+            @Override
+            public long add(long x, long y) {
+                return client.add(x, y);
+            }
+
+            @Override
+            public CompletableFuture<Long> addAsync(long x, long y) {
+                return client.addAsync(x, y);
+            }
+
+            @Override
+            public void close() {
+                client.close();
+            }
+        };
+    }
+
     private AdderAddress address;
+    private boolean grpc;
     private int callers = 1;
     private boolean virtual;
     private boolean clientEach;
@@ -66,7 +98,7 @@ final class ClientBench {
             bench.parse(args);
         } catch (IllegalArgumentException e) {
             System.err.println("client: " + e.getMessage());
-            System.err.println("usage: client --connect ADDR [--callers N] [--virtual] [--client-each]"
+            System.err.println("usage: client --connect ADDR [--peer adder|grpc] [--callers N] [--virtual] [--client-each]"
                     + " [--async D] [--batch N] [--pattern even|jittered|bursts|catch-up|beside --rate R [--seed N]]"
                     + " [--server-pid PID [--clk-tck T]] [--seconds S] [--warmup S]");
             return 2;
@@ -93,6 +125,11 @@ final class ClientBench {
                     String value = args[++i];
                     switch (option) {
                         case "--connect" -> address = AdderAddress.parse(value);
+                        case "--peer" -> grpc = switch (value) {
+                            case "adder" -> false;
+                            case "grpc" -> true;
+                            default -> throw new IllegalArgumentException("--peer is adder or grpc, not " + value);
+                        };
                         case "--callers" -> callers = Integer.parseInt(value);
                         case "--async" -> asyncDepth = Integer.parseInt(value);
                         case "--batch" -> batch = Integer.parseInt(value);
@@ -114,14 +151,24 @@ final class ClientBench {
         if (pattern != null && (rate <= 0 || !List.of("even", "jittered", "bursts", "catch-up", "beside").contains(pattern))) {
             throw new IllegalArgumentException("--pattern is even, jittered, bursts, catch-up or beside, with --rate R > 0");
         }
+        if (grpc && batch > 0) {
+            throw new IllegalArgumentException("--batch is Adder's addAll: the gRPC peer has none");
+        }
     }
 
     private int run() throws Throwable {
-        List<AdderClient> clients = new ArrayList<>();
+        List<Calls> clients = new ArrayList<>();
+        AdderClient first = null;
         int clientCount = clientEach ? callers : "beside".equals(pattern) ? 2 : 1;
         for (int c = 0; c < clientCount; c++) {
-            clients.add(AdderClient.builder(address).maxInFlight(Math.max(AdderClient.DEFAULT_MAX_IN_FLIGHT,
-                    asyncDepth)).connect());
+            if (grpc) {
+                clients.add(new GrpcPeer.Client(address));
+            } else {
+                AdderClient client = AdderClient.builder(address).maxInFlight(Math.max(AdderClient.DEFAULT_MAX_IN_FLIGHT,
+                        asyncDepth)).connect();
+                first = first == null ? client : first;
+                clients.add(adder(client));
+            }
         }
         ExecutorService pool = virtual ? virtualThreads() : Executors.newCachedThreadPool();
         List<java.util.concurrent.Future<?>> running = new ArrayList<>();
@@ -134,10 +181,11 @@ final class ClientBench {
         } else if (asyncDepth > 0) {
             running.add(pool.submit(() -> asyncCaller(clients.get(0))));
         } else if (batch > 0) {
-            running.add(pool.submit(() -> batchCaller(clients.get(0))));
+            AdderClient batchClient = first;
+            running.add(pool.submit(() -> batchCaller(batchClient)));
         } else {
             for (int t = 0; t < callers; t++) {
-                AdderClient client = clients.get(clientEach ? t : 0);
+                Calls client = clients.get(clientEach ? t : 0);
                 int id = t;
                 running.add(pool.submit(() -> blockingCaller(client, id)));
             }
@@ -161,7 +209,7 @@ final class ClientBench {
             caller.get();
         }
         pool.shutdown();
-        for (AdderClient client : clients) {
+        for (Calls client : clients) {
             client.close();
         }
         System.out.printf("ops=%d ops_per_s=%.0f p50_us=%.1f p99_us=%.1f writes_per_op=%.3f errors=%d%s%s%n", measured,
@@ -172,7 +220,7 @@ final class ClientBench {
         return errors.sum() == 0 ? 0 : 1;
     }
 
-    private void blockingCaller(AdderClient client, int id) {
+    private void blockingCaller(Calls client, int id) {
         long y = id * 1_000_000_000L;
         for (long i = 0; !stop; i++) {
             long begin = System.nanoTime();
@@ -188,7 +236,7 @@ final class ClientBench {
     }
 
     /** One thread pacing its calls with parkNanos in {@link #pattern} at {@link #rate} calls/s. */
-    private void pacedCaller(AdderClient client) {
+    private void pacedCaller(Calls client) {
         SplittableRandom random = new SplittableRandom(seed);
         long period = (long) (1e9 / rate);
         long due = System.nanoTime();
@@ -238,7 +286,7 @@ final class ClientBench {
         }
     }
 
-    private void asyncCaller(AdderClient client) {
+    private void asyncCaller(Calls client) {
         Semaphore inFlight = new Semaphore(asyncDepth);
         for (long i = 0; !stop; i++) {
             inFlight.acquireUninterruptibly();
