@@ -361,10 +361,10 @@ public final class AdderClient implements AutoCloseable {
          * polls the socket without sleeping (default 25 µs; from zero to 1 ms).
          * An answer that comes within it saves the thread's sleep and wake-up,
          * which on a server nearby cost as much as the round trip itself. The
-         * client keeps the account the server's loop keeps ({@code busyPoll}
-         * there): it polls while the wake-ups its polls saved cover the time
-         * they burnt, and otherwise sleeps at once (a server further away),
-         * probing now and then, so it then costs almost nothing.
+         * client learns from its recent waits whether polling pays, as the
+         * server's loop does ({@code busyPoll} there): it stops after three
+         * polls in a row that find nothing (a server further away) and tries
+         * again at most once in 1,024 waits, so it then costs almost nothing.
          * {@code Duration.ZERO} never polls.
          *
          * @param window from zero to 1 ms

@@ -141,15 +141,13 @@ abstract class ServerBuilder extends AccessBuilder {
      * in {@code select}). After a turn that found work the loop may poll
      * without sleeping for up to this long: when work comes within it, the
      * loop saves the thread's sleep and wake-up, which cost more latency
-     * and CPU than the polls. Whether it polls is an account the loop
-     * keeps: each poll that finds work after an empty one earns a wake-up's
-     * cost (5 µs), all time polled for nothing is charged, and the loop
-     * polls after every turn with work while the account is in credit,
-     * sleeping at once while it is in debt (probing on an allowance of one
-     * window per 256 turns). So, whatever the arrival pattern, polling
-     * costs at most the wake-ups it saved plus one window per 256 turns
-     * with work (see {@code dev.adder.core.poll.BusyPoll}), and an idle
-     * server uses no CPU. The window is also the longest gap worth
+     * and CPU than the polls. Whether it polls is learnt from its recent
+     * turns: it polls after every turn with work while polls keep finding
+     * work within the window, and stops after three in a row that do not
+     * (requests further apart than the window), then tries one now and
+     * then, at most once in 1,024 turns while they keep failing. So
+     * traffic with gaps longer than the window costs almost nothing, and
+     * an idle server uses no CPU. The window is also the longest gap worth
      * spinning through: 25 µs catches a client answering back at once
      * (about 10 µs here), not requests paced 50 µs apart. At most 1 ms.
      *
