@@ -228,20 +228,21 @@ class HaproxyTlsIT {
             }
             long rollingStarted = System.nanoTime();
             script = rolling.start();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(240);
-            while (script.isAlive() && System.nanoTime() < deadline) {
-                for (String name : daemons.names()) {
-                    Path asked = dir.resolve("restart-" + name);
-                    if (Files.exists(asked)) {
-                        Files.delete(asked);
-                        daemons.stop(name); // SIGTERM: answers what it read, closes; the rest is replayed on the other
-                        daemons.start(name);
-                        Files.createFile(dir.resolve("restarted-" + name));
-                    }
-                }
-                Thread.sleep(20);
-            }
-            assertTrue(script.waitFor(1, TimeUnit.SECONDS), "rolling-restart.sh did not end in 240 s");
+            Process running = script;
+            // until the script ends, each poll carries out the restarts it asks for
+            await("rolling-restart.sh to end").atMost(Duration.ofSeconds(240)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> {
+                        for (String name : daemons.names()) {
+                            Path asked = dir.resolve("restart-" + name);
+                            if (Files.exists(asked)) {
+                                Files.delete(asked);
+                                daemons.stop(name); // SIGTERM: answers what it read, closes; the rest is replayed on the other
+                                daemons.start(name);
+                                Files.createFile(dir.resolve("restarted-" + name));
+                            }
+                        }
+                        return !running.isAlive();
+                    });
             scriptOutput = Files.readString(dir.resolve("rolling-restart.out"));
             assertEquals(0, script.exitValue(), "rolling-restart.sh failed:\n" + scriptOutput);
             figures.put("rolling: the script took (ms)", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - rollingStarted));
