@@ -50,8 +50,9 @@ modules=$modules,dev.adder.server,dev.adder.client,ch.qos.logback.classic
 "$jdk/bin/jlink" --module-path "$jdk/jmods:$work/modules" --add-modules "$modules" \
     --strip-debug --no-header-files --no-man-pages --generate-cds-archive --output "$runtime"
 
-# A training run: the daemon started with the launcher's default flags, one call from the client,
-# SIGTERM; the classes it loaded are archived in place of jlink's archive of the JDK's own classes.
+# A training run: the daemon started as the launcher starts it (its default flags, jdk.unsupported
+# added, so that the SIGHUP handler's classes are loaded too), one call from the client, SIGTERM; the
+# classes it loaded are archived in place of jlink's archive of the JDK's own classes.
 # If any step fails, jlink's archive stays, and the build says so.
 flags=(-XX:+UseSerialGC -Xms8m -Xmx64m -XX:AutoBoxCacheMax=20000)
 socket=$work/train.sock
@@ -59,7 +60,7 @@ daemon=
 cleanup() { if [ -n "$daemon" ]; then kill -KILL "$daemon" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 train() {
-  "$runtime/bin/java" -XX:DumpLoadedClassList="$work/classlist" "${flags[@]}" \
+  "$runtime/bin/java" -XX:DumpLoadedClassList="$work/classlist" "${flags[@]}" --add-modules jdk.unsupported \
       -m dev.adder.server/dev.adder.server.daemon.Main --listen "unix:$socket" > "$work/train.log" 2>&1 &
   daemon=$!
   for _ in $(seq 1 200); do [ -S "$socket" ] && break; sleep 0.05; done
@@ -68,7 +69,8 @@ train() {
   wait "$daemon" || return 1
   daemon=
   "$runtime/bin/java" -Xshare:dump -XX:SharedClassListFile="$work/classlist" \
-      -XX:SharedArchiveFile="$work/classes.jsa" "${flags[@]}" -m dev.adder.server/dev.adder.server.daemon.Main \
+      -XX:SharedArchiveFile="$work/classes.jsa" "${flags[@]}" --add-modules jdk.unsupported \
+      -m dev.adder.server/dev.adder.server.daemon.Main \
       > "$work/dump.log" 2>&1 || return 1
   chmod u+w "$runtime/lib/server/classes.jsa"
   mv "$work/classes.jsa" "$runtime/lib/server/classes.jsa"

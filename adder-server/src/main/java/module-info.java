@@ -24,4 +24,6 @@ module dev.adder.server {
     requires static io.prometheus.metrics.config;
 
     exports dev.adder.server;
+    // the daemon's SLF4J provider, which SLF4J makes by reflection (daemon.DaemonLogProvider): opened to it, not exported
+    opens dev.adder.server.daemon to org.slf4j;
 }

@@ -2,6 +2,7 @@ package dev.adder.dist;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.adder.testing.Skip;
@@ -74,6 +75,7 @@ class DistributionIT {
         String log = Files.readString(stdout);
         Matcher tcp = Pattern.compile("listening on unix:\\S+, (tcp:127\\.0\\.0\\.1:\\d+);").matcher(log);
         assertTrue(tcp.find(), log);
+        assertLinesAsTheDaemonWritesThem(log); // logback's own pattern layout, from the XML file
 
         // exec: the launcher's process is the JVM itself, run with ADDER_OPTS and conf/logback.xml
         List<String> arguments = List.of(daemon.info().arguments().orElseThrow());
@@ -110,6 +112,7 @@ class DistributionIT {
         assertEquals(runtime.toRealPath().toString(), daemon.info().command().orElseThrow());
         assertTrue(List.of(daemon.info().arguments().orElseThrow()).stream().noneMatch(a -> a.startsWith("-Dlogback")),
                 "no conf/logback.xml, no logback option");
+        assertLinesAsTheDaemonWritesThem(Files.readString(stdout)); // the daemon's own layout: the same lines
         // everything the daemon uses is in the runtime's modules: JMX, the JVM metrics' management beans, logback's XML
         assertTrue(Files.readString(stdout).contains("; JMX dev.adder:type=AdderServer; metrics http://127.0.0.1:"),
                 Files.readString(stdout));
@@ -217,5 +220,16 @@ class DistributionIT {
         String out = new String(client.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
         assertEquals(0, client.waitFor(), out);
         return out;
+    }
+
+    /**
+     * The daemon's log lines, whether its own layout or logback's from conf/logback.xml writes them:
+     * {@code 2026-12-02T08:21:03.123Z INFO  [main] Main - adder ... listening on ...}, nothing from SLF4J
+     * itself (such as which provider it took).
+     */
+    private static void assertLinesAsTheDaemonWritesThem(String log) {
+        assertTrue(Pattern.compile("(?m)^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}(Z|[+-]\\d\\d:\\d\\d) INFO  \\[main\\] Main"
+                + " - adder \\S+ listening on ").matcher(log).find(), log);
+        assertFalse(log.contains("SLF4J"), log);
     }
 }

@@ -75,6 +75,7 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        DaemonLogging.nameProviderUnlessGiven(); // before anything logs
         Main daemon = new Main();
         // a class, not a lambda or method reference: the first lambda bootstraps the JVM's lambda machinery
         // (some 60 classes, 10 to 30 ms), during which a signal would still end the process with 143

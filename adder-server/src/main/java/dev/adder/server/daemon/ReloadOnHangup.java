@@ -3,9 +3,10 @@ package dev.adder.server.daemon;
 import dev.adder.server.AdderServer;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.lang.reflect.Method;
-import java.lang.reflect.Proxy;
-import org.slf4j.Logger;
+import java.lang.invoke.LambdaMetafactory;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import org.slf4j.LoggerFactory;
 
 /**
@@ -16,13 +17,14 @@ import org.slf4j.LoggerFactory;
  * JVM's default), not even one a service manager sends while the daemon
  * starts: {@link Main} decides what a SIGHUP means at that moment. The JDK's
  * one way to handle a signal is {@code sun.misc.Signal} (module
- * jdk.unsupported), reached by reflection since javac warns of every direct
- * use (and the build fails on warnings); where it is missing, the daemon says
- * so once and runs without it.
+ * jdk.unsupported), reached through method handles since javac warns of
+ * every direct use (and the build fails on warnings); the handler is made by
+ * the lambda factory, not as a {@code java.lang.reflect.Proxy}, whose first
+ * use cost the start some 35 ms. Where the class is missing, the daemon says
+ * so once and runs without it. Nothing here logs at install: logging is set
+ * up after it.
  */
 final class ReloadOnHangup {
-
-    private static final Logger log = LoggerFactory.getLogger(ReloadOnHangup.class);
 
     private ReloadOnHangup() {
     }
@@ -32,32 +34,31 @@ final class ReloadOnHangup {
         try {
             Class<?> signalClass = Class.forName("sun.misc.Signal");
             Class<?> handlerClass = Class.forName("sun.misc.SignalHandler");
-            Object handler = Proxy.newProxyInstance(ReloadOnHangup.class.getClassLoader(), new Class<?>[] {handlerClass},
-                    (proxy, method, args) -> {
-                        if (method.getName().equals("handle")) {
-                            onHangup.run();
-                            return null;
-                        }
-                        return switch (method.getName()) { // Object's methods, should anything call them
-                            case "hashCode" -> System.identityHashCode(proxy);
-                            case "equals" -> proxy == args[0];
-                            default -> "reload TLS on SIGHUP";
-                        };
-                    });
-            Method handle = signalClass.getMethod("handle", signalClass, handlerClass);
-            handle.invoke(null, signalClass.getConstructor(String.class).newInstance("HUP"), handler);
-        } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+            MethodHandles.Lookup lookup = MethodHandles.lookup();
+            MethodType handle = MethodType.methodType(void.class, signalClass);
+            MethodHandle run = lookup.findStatic(ReloadOnHangup.class, "handle",
+                    MethodType.methodType(void.class, Runnable.class, Object.class));
+            // a SignalHandler whose handle(Signal) calls handle(onHangup, signal)
+            Object handler = LambdaMetafactory.metafactory(lookup, "handle", MethodType.methodType(handlerClass, Runnable.class),
+                    handle, run, handle).getTarget().invoke(onHangup);
+            lookup.findStatic(signalClass, "handle", MethodType.methodType(handlerClass, signalClass, handlerClass))
+                    .invoke(signalClass.getConstructor(String.class).newInstance("HUP"), handler);
+        } catch (Throwable e) { // missing, or refused: ReflectiveOperationException, LinkageError, IllegalArgumentException
             err.println("adder-server: SIGHUP cannot reload the TLS files here (" + e + "); a restart takes new ones");
         }
+    }
+
+    private static void handle(Runnable onHangup, Object signal) {
+        onHangup.run();
     }
 
     static void reload(AdderServer server) {
         try {
             server.reloadTls();
         } catch (IOException e) {
-            log.error("TLS reload failed, the certificates in use stay: {}", e.getMessage());
+            LoggerFactory.getLogger(ReloadOnHangup.class).error("TLS reload failed, the certificates in use stay: {}", e.getMessage());
         } catch (IllegalStateException e) {
-            log.warn("TLS reload skipped: {}", e.getMessage());
+            LoggerFactory.getLogger(ReloadOnHangup.class).warn("TLS reload skipped: {}", e.getMessage());
         }
     }
 }
