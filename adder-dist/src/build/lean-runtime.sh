@@ -40,6 +40,9 @@ done
 # the JDK modules jdeps finds in the daemon's and the client's jars (jdeps --print-module-deps
 # --ignore-missing-deps), java.naming for logback's configuration lookups among them
 modules=java.base,java.logging,java.naming,java.xml,jdk.management,jdk.net,jdk.unsupported
+# the JMX agent, which jconsole and `jcmd PID ManagementAgent.start_local` start in the daemon: without
+# it the daemon's MBean could not be read from outside (loaded only when asked for)
+modules=$modules,jdk.management.agent
 # TLS: up to Java 21 the EC provider (ECDHE and X25519 key exchange, EC keys) is a module of its own
 # that no jar names; without it a tls: listener offers only finite-field groups, and refuses clients
 # that offer none (OpenSSL's socat among them) and every EC key. From Java 22 it is in java.base.

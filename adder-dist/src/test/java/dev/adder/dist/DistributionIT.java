@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.sun.tools.attach.VirtualMachine;
 import dev.adder.testing.Skip;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -16,6 +17,10 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import javax.management.ObjectName;
+import javax.management.remote.JMXConnector;
+import javax.management.remote.JMXConnectorFactory;
+import javax.management.remote.JMXServiceURL;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -132,6 +137,15 @@ class DistributionIT {
         Process client = call.start();
         assertEquals("17", new String(client.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip());
         assertEquals(0, client.waitFor());
+        // the statistics can be read from outside, as jconsole does: the runtime has the JMX agent
+        VirtualMachine attached = VirtualMachine.attach(Long.toString(daemon.pid()));
+        try (JMXConnector jmx = JMXConnectorFactory.connect(new JMXServiceURL(attached.startLocalManagementAgent()))) {
+            Object requests = jmx.getMBeanServerConnection().getAttribute(new ObjectName("dev.adder:type=AdderServer"),
+                    "Requests");
+            assertEquals(1L, requests);
+        } finally {
+            attached.detach();
+        }
         daemon.destroy();
         assertTrue(daemon.waitFor(60, TimeUnit.SECONDS));
         assertEquals(0, daemon.exitValue(), Files.readString(stdout));
