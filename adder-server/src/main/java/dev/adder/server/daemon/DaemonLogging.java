@@ -137,16 +137,12 @@ final class DaemonLogging {
                 pad(text, local.getSecond(), 2).append('.');
                 secondText = text.toString();
                 second = now;
-                offsetText = offsetSeconds == 0 ? "Z"
-                        : (offsetSeconds < 0 ? "-" : "+") + two(Math.abs(offsetSeconds) / 3600) + ":"
-                                + two(Math.abs(offsetSeconds) / 60 % 60);
+                int offset = Math.abs(offsetSeconds);
+                offsetText = offsetSeconds == 0 ? "Z" : pad(pad(new StringBuilder(offsetSeconds < 0 ? "-" : "+"),
+                        offset / 3600, 2).append(':'), offset / 60 % 60, 2).toString();
             }
             out.append(secondText);
             pad(out, (int) (millis - second * 1000), 3).append(offsetText);
-        }
-
-        private static String two(int value) {
-            return value < 10 ? "0" + value : Integer.toString(value);
         }
 
         private static StringBuilder pad(StringBuilder out, int value, int width) {
