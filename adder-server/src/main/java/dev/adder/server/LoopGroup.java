@@ -2,6 +2,8 @@ package dev.adder.server;
 
 import dev.adder.core.AdderAddress;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.Pipe;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.util.List;
@@ -54,6 +56,7 @@ final class LoopGroup {
 
     /** Binds the listeners and makes the loops; returns the addresses as bound. */
     private List<AdderAddress> bindAndMakeLoops() throws IOException {
+        initializeIo();
         Selector selector = Selector.open();
         List<Listener> listeners;
         try {
@@ -81,6 +84,24 @@ final class LoopGroup {
             throw e;
         }
         return listeners.stream().map(l -> l.address).toList();
+    }
+
+    /**
+     * Has the JDK set up what its channel I/O needs while descriptors are to
+     * be had. On Java 17 the class behind every socket write
+     * ({@code sun.nio.ch.FileDispatcherImpl}) opens a descriptor as it is
+     * initialized, which happened at the first write if nothing had used it:
+     * a TCP-only daemon, out of descriptors when its first client wrote,
+     * died of an {@link ExceptionInInitializerError} (DaemonIT's
+     * {@code runningOutOfFileDescriptorsPausesAcceptingAndRecovers}). A byte
+     * through a pipe initializes it.
+     */
+    private static void initializeIo() throws IOException {
+        Pipe pipe = Pipe.open();
+        try (Pipe.SinkChannel sink = pipe.sink(); Pipe.SourceChannel source = pipe.source()) {
+            sink.write(ByteBuffer.wrap(new byte[1]));
+            source.read(ByteBuffer.allocate(1));
+        }
     }
 
     void start() {
