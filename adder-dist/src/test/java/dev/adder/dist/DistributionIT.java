@@ -118,7 +118,8 @@ class DistributionIT {
         assertTrue(List.of(daemon.info().arguments().orElseThrow()).stream().noneMatch(a -> a.startsWith("-Dlogback")),
                 "no conf/logback.xml, no logback option");
         assertLinesAsTheDaemonWritesThem(Files.readString(stdout)); // the daemon's own layout: the same lines
-        // everything the daemon uses is in the runtime's modules: JMX, the JVM metrics' management beans, logback's XML
+        // everything the daemon uses is in the runtime's modules: JMX, the JVM metrics' management beans, logback's XML;
+        // the JVM metrics make the platform MBean server, so the statistics are registered at once
         assertTrue(Files.readString(stdout).contains("; JMX dev.adder:type=AdderServer; metrics http://127.0.0.1:"),
                 Files.readString(stdout));
         // the daemon's module, linked into the runtime; the Prometheus jars from lib/, asked for by --metrics
@@ -137,12 +138,13 @@ class DistributionIT {
         Process client = call.start();
         assertEquals("17", new String(client.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip());
         assertEquals(0, client.waitFor());
-        // the statistics can be read from outside, as jconsole does: the runtime has the JMX agent
+        // the statistics can be read from outside, as jconsole does: the runtime has the JMX agent, and the daemon
+        // registers them once the agent runs
         VirtualMachine attached = VirtualMachine.attach(Long.toString(daemon.pid()));
         try (JMXConnector jmx = JMXConnectorFactory.connect(new JMXServiceURL(attached.startLocalManagementAgent()))) {
-            Object requests = jmx.getMBeanServerConnection().getAttribute(new ObjectName("dev.adder:type=AdderServer"),
-                    "Requests");
-            assertEquals(1L, requests);
+            ObjectName name = new ObjectName("dev.adder:type=AdderServer");
+            await().atMost(Duration.ofSeconds(30)).until(() -> jmx.getMBeanServerConnection().isRegistered(name));
+            assertEquals(1L, jmx.getMBeanServerConnection().getAttribute(name, "Requests"));
         } finally {
             attached.detach();
         }

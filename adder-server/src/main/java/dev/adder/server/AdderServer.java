@@ -322,6 +322,31 @@ public final class AdderServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Registers the statistics as a JMX MBean now, under the builder's
+     * {@link Builder#jmxName}, if they are not registered already: for a
+     * server that is to appear in JMX only later, such as the daemon, which
+     * registers once a JMX agent has made the platform MBean server (a JVM
+     * that nobody watches is spared making it, a few megabytes). Unregistered
+     * by {@link #close()}, as with {@link Builder#registerMBean}. A name
+     * another MBean holds is not taken over: a warning is logged.
+     *
+     * @return the name registered under, or empty if the name is taken or the
+     *         server has been closed
+     * @throws IllegalStateException if the server has not been started
+     */
+    public Optional<ObjectName> registerMBean() {
+        synchronized (lifecycle) {
+            if (group == null && !closed) {
+                throw new IllegalStateException("server is not started");
+            }
+            if (mbeanName == null && !closed) {
+                mbeanName = JmxStatistics.register(this, config.jmxName());
+            }
+            return Optional.ofNullable(mbeanName);
+        }
+    }
+
     /** Settings of a server; every one has a default but the listen addresses. */
     public static final class Builder extends ServerBuilder {
         // the settings are ServerBuilder's, in a file of their own; javac and javadoc present its

@@ -155,7 +155,8 @@ class DaemonIT {
         }
         String mode = String.format("0%03o", bits);
         assertTrue(startLine.contains("; socket mode " + mode + "; "), startLine);
-        assertTrue(startLine.contains("; JMX dev.adder:type=AdderServer; metrics off; pid " + process.pid() + ", Java "), startLine);
+        assertTrue(startLine.contains("; JMX dev.adder:type=AdderServer once an agent attaches; metrics off; pid " + process.pid()
+                + ", Java "), startLine);
     }
 
     @Test
@@ -164,7 +165,7 @@ class DaemonIT {
         awaitListening();
         String startLine = findStartLine();
         assertTrue(startLine.contains("; socket mode 0660; "), startLine);
-        assertTrue(startLine.contains("; JMX dev.adder:type=AdderServer,name=orders; "), startLine);
+        assertTrue(startLine.contains("; JMX dev.adder:type=AdderServer,name=orders once an agent attaches; "), startLine);
         process.destroy();
         assertEquals(0, awaitExit());
         start("--listen", "tcp:127.0.0.1:0", "--no-jmx");
@@ -172,6 +173,33 @@ class DaemonIT {
         startLine = findStartLine();
         assertFalse(startLine.contains("socket mode"), startLine);
         assertTrue(startLine.contains("; JMX off; "), startLine);
+    }
+
+    /**
+     * The statistics are registered in JMX once an agent runs, not before:
+     * registering makes the platform MBean server, megabytes that a daemon
+     * nobody watches does without. At once when the command line starts an
+     * agent; soon after one is started on attach, as jconsole does (here by
+     * jcmd; DistributionIT reads the MBean through the agent).
+     */
+    @Test
+    void theStatisticsAreInJmxOnceAnAgentRuns() throws Exception {
+        String registered = "statistics registered in JMX as dev.adder:type=AdderServer (a JMX agent started)";
+        launch(List.of(), List.of("-Dcom.sun.management.jmxremote"), "--listen", "unix:adder.sock");
+        awaitListening();
+        assertTrue(findStartLine().contains("; JMX dev.adder:type=AdderServer; metrics off; "), findStartLine());
+        process.destroy();
+        assertEquals(0, awaitExit());
+
+        start("--listen", "unix:adder.sock");
+        awaitListening();
+        assertTrue(findStartLine().contains("; JMX dev.adder:type=AdderServer once an agent attaches; "), findStartLine());
+        assertFalse(stdout().stream().anyMatch(line -> line.endsWith(registered)), stdout().toString());
+        Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                Long.toString(process.pid()), "ManagementAgent.start_local").redirectErrorStream(true).start();
+        String said = new String(jcmd.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, jcmd.waitFor(), said);
+        await().atMost(Duration.ofSeconds(30)).until(() -> stdout().stream().anyMatch(line -> line.endsWith(registered)));
     }
 
     @Test

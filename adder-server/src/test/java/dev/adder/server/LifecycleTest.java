@@ -243,6 +243,29 @@ class LifecycleTest {
     }
 
     @Test
+    void registerMBeanRegistersARunningServerOnceAndCloseUnregistersIt() throws Exception {
+        MBeanServer platform = ManagementFactory.getPlatformMBeanServer();
+        ObjectName name = new ObjectName("dev.adder:type=AdderServer,name=later");
+        AdderServer server = AdderServer.builder().listen("tcp:127.0.0.1:0").jmxName(name.toString()).build();
+        assertEquals("server is not started", assertThrows(IllegalStateException.class, server::registerMBean).getMessage());
+        try (server) {
+            server.start();
+            assertEquals(Optional.empty(), server.jmxName());
+            assertFalse(platform.isRegistered(name), "not asked for at start");
+            assertEquals(Optional.of(name), server.registerMBean());
+            assertEquals(Optional.of(name), server.registerMBean(), "a second call keeps the registration");
+            assertEquals(Optional.of(name), server.jmxName());
+            try (RawClient client = RawClient.connect(server.addresses().get(0))) {
+                assertEquals(3, client.add(1, 2));
+            }
+            assertEquals(1L, platform.getAttribute(name, "Requests"));
+        }
+        assertFalse(platform.isRegistered(name));
+        assertEquals(Optional.empty(), server.registerMBean(), "a closed server is not registered again");
+        assertFalse(platform.isRegistered(name));
+    }
+
+    @Test
     void eachServerOfAJvmCanHaveItsOwnJmxNameAndATakenNameIsNotTakenOver() throws Exception {
         MBeanServer platform = ManagementFactory.getPlatformMBeanServer();
         ObjectName orders = new ObjectName("dev.adder:type=AdderServer,name=orders");

@@ -16,6 +16,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntConsumer;
 import java.util.stream.Collectors;
+import javax.management.MBeanServerFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -56,6 +57,8 @@ public final class Main {
     private boolean hangupPending;
     /** Set once the daemon's logging is set up: a SIGHUP before it logs nothing. */
     private volatile boolean logging;
+    /** The statistics are to be registered in JMX once an agent runs (registerWhenWatched); the main thread's. */
+    private boolean jmxPending;
 
     Main() {
         this(new Halt());
@@ -130,7 +133,7 @@ public final class Main {
                 .busyPoll(options.busyPoll)
                 .slowTurnWarning(options.slowTurnWarning)
                 .unixSocketPermissions(options.socketMode)
-                .registerMBean(options.jmx)
+                .registerMBean(false) // on demand: see registerWhenWatched
                 .jmxName(options.jmxName)
                 .maxHandshakes(options.maxHandshakes)
                 .handshakeTimeout(options.handshakeTimeout);
@@ -200,6 +203,8 @@ public final class Main {
         if (reloadNow) {
             ReloadOnHangup.reload(server); // the files may have changed after the start read them
         }
+        jmxPending = options.jmx;
+        registerWhenWatched(server); // an agent started from the command line (-Dcom.sun.management.jmxremote) is there now
         log().info("adder {} listening on {}; {}{}max connections {}, idle timeout {}, max pending output {} bytes"
                         + " ({} in total), drain timeout {}, busy poll {}; {}; {}; pid {}, Java {}",
                 AdderVersion.current(), server.addresses().stream().map(Main::absolute)
@@ -208,7 +213,8 @@ public final class Main {
                 options.maxConnections, options.idleTimeout.isZero() ? "off" : HumanDuration.format(options.idleTimeout),
                 options.maxPendingOutput, options.maxPendingOutputTotal, HumanDuration.format(options.drainTimeout),
                 HumanDuration.format(options.busyPoll),
-                server.jmxName().map(name -> "JMX " + name).orElse(options.jmx ? "JMX not registered (see above)" : "JMX off"),
+                !options.jmx ? "JMX off" : server.jmxName().map(name -> "JMX " + name)
+                        .orElse(jmxPending ? "JMX " + options.jmxName + " once an agent attaches" : "JMX not registered (see above)"),
                 metrics == null ? "metrics off" : "metrics http://" + (options.metrics.host().contains(":")
                         ? "[" + options.metrics.host() + "]" : options.metrics.host()) + ":" + metrics.port() + "/metrics",
                 ProcessHandle.current().pid(), Runtime.version());
@@ -315,6 +321,25 @@ public final class Main {
     }
 
     /** Waits for a stop signal, logging statistics at most once a minute when they change. */
+    /**
+     * Registers the statistics MBean once something has made an MBean server
+     * in this JVM: a JMX agent, started by the command line's
+     * {@code -Dcom.sun.management.jmxremote} or on attach ({@code jconsole
+     * PID}, {@code jcmd PID ManagementAgent.start_local}). Asking makes no
+     * server; making the platform one, which registering would do, costs
+     * about 4 MB and 40 ms that a daemon nobody watches does without. Tried
+     * once: a name already taken is warned about once.
+     *
+     * @return whether it registered now
+     */
+    private boolean registerWhenWatched(AdderServer server) {
+        if (!jmxPending || MBeanServerFactory.findMBeanServer(null).isEmpty()) {
+            return false;
+        }
+        jmxPending = false;
+        return server.registerMBean().isPresent();
+    }
+
     private boolean serveUntilStopped(AdderServer server) {
         ServerStats logged = server.stats();
         long nextStatsLog = System.nanoTime() + STATS_INTERVAL_NANOS;
@@ -324,6 +349,9 @@ public final class Main {
                     log().error("the event loop failed ({}); exiting",
                             server.failure().map(Throwable::toString).orElse("no error recorded"));
                     return true;
+                }
+                if (jmxPending && registerWhenWatched(server)) {
+                    log().info("statistics registered in JMX as {} (a JMX agent started)", server.jmxName().orElseThrow());
                 }
                 if (System.nanoTime() - nextStatsLog >= 0) {
                     nextStatsLog = System.nanoTime() + STATS_INTERVAL_NANOS;
