@@ -2,7 +2,7 @@ package dev.adder.client;
 
 import dev.adder.core.AdderAddress;
 import dev.adder.core.Protocol;
-import dev.adder.core.poll.BusyPoll;
+import dev.adder.core.poll.AnswerPoll;
 import dev.adder.core.tls.TlsBuffers;
 import dev.adder.core.tls.TlsPipe;
 import java.io.IOException;
@@ -43,7 +43,7 @@ final class Driver {
     private final Connector connector;
     private final boolean replay;
     /** Whether a caller waiting for its answer polls rather than sleeps; learnt from recent waits. */
-    private final BusyPoll busyPoll;
+    private final AnswerPoll busyPoll;
     /** The present wait is a poll (a read that does not block), not a select; it holds one of {@link #POLLERS}. */
     private boolean polling;
     /**
@@ -88,7 +88,7 @@ final class Driver {
         this.calls = calls;
         this.connector = new Connector(address, connectTimeoutNanos);
         this.replay = replay;
-        this.busyPoll = new BusyPoll(busyPollNanos);
+        this.busyPoll = new AnswerPoll(busyPollNanos);
         try {
             this.selector = Selector.open();
         } catch (IOException e) {
