@@ -116,7 +116,8 @@ abstract class ClientBuilder {
      * An answer that comes within it saves the thread's sleep and wake-up,
      * which on a server nearby cost as much as the round trip itself. The
      * client learns from its recent waits whether polling pays, as the
-     * server's loop does ({@code busyPoll} there): it stops after three
+     * server's loop does ({@code busyPoll} there, with a policy of its own):
+     * it stops after three
      * polls in a row that find nothing (a server further away) and tries
      * again at most once in 1,024 waits, so it then costs almost nothing.
      * {@code Duration.ZERO} never polls.

@@ -142,12 +142,15 @@ abstract class ServerBuilder extends AccessBuilder {
      * without sleeping for up to this long: when work comes within it, the
      * loop saves the thread's sleep and wake-up, which cost more latency
      * and CPU than the polls. Whether it polls is learnt from its recent
-     * turns: it polls after every turn with work while polls keep finding
-     * work within the window, and stops after three in a row that do not
-     * (requests further apart than the window), then tries one now and
-     * then, at most once in 1,024 turns while they keep failing. So
-     * traffic with gaps longer than the window costs almost nothing, and
-     * an idle server uses no CPU. The window is also the longest gap worth
+     * turns: it keeps an account of the time its polls burn against the
+     * wake-ups they save (5 µs each) and polls while it is in credit, so
+     * that for any arrival pattern the time polled for nothing is at most
+     * the wake-ups saved times 5 µs plus one window per 256 turns with work.
+     * Traffic whose polls find work 60 times in 64 is a closed loop (a
+     * client that sends its next request on its last answer): there polls
+     * buy round trips, and the loop polls after every turn while answers
+     * later than the window stay rarer than one in 8 and pauses than one in
+     * 64. An idle server uses no CPU. The window is also the longest gap worth
      * spinning through: 25 µs catches a client answering back at once
      * (about 10 µs here), not requests paced 50 µs apart. At most 1 ms.
      *

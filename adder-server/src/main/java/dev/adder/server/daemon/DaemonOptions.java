@@ -51,7 +51,8 @@ final class DaemonOptions {
             "                              (0 to " + HumanDuration.format(AdderServer.MAX_DRAIN_TIMEOUT) + ", default "
                     + HumanDuration.format(AdderServer.DEFAULT_DRAIN_TIMEOUT) + ")",
             "  --busy-poll DURATION        after serving, poll up to this long before sleeping,",
-            "                              while such polls keep finding work; 0 never polls",
+            "                              while polls save more than they burn or a client",
+            "                              answers every answer at once; 0 never polls",
             "                              (0 to " + HumanDuration.format(AdderServer.MAX_BUSY_POLL) + ", default "
                     + HumanDuration.format(AdderServer.DEFAULT_BUSY_POLL) + ")",
             "  --slow-turn-warning DURATION",
