@@ -320,14 +320,13 @@ public final class Main {
         }
     }
 
-    /** Waits for a stop signal, logging statistics at most once a minute when they change. */
     /**
      * Registers the statistics MBean once something has made an MBean server
      * in this JVM: a JMX agent, started by the command line's
      * {@code -Dcom.sun.management.jmxremote} or on attach ({@code jconsole
      * PID}, {@code jcmd PID ManagementAgent.start_local}). Asking makes no
      * server; making the platform one, which registering would do, costs
-     * about 4 MB and 40 ms that a daemon nobody watches does without. Tried
+     * about 4 MB of memory that a daemon nobody watches does without. Tried
      * once: a name already taken is warned about once.
      *
      * @return whether it registered now
@@ -340,6 +339,7 @@ public final class Main {
         return server.registerMBean().isPresent();
     }
 
+    /** Waits for a stop signal, logging statistics at most once a minute when they change. */
     private boolean serveUntilStopped(AdderServer server) {
         ServerStats logged = server.stats();
         long nextStatsLog = System.nanoTime() + STATS_INTERVAL_NANOS;
