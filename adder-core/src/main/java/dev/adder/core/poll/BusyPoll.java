@@ -39,10 +39,11 @@ package dev.adder.core.poll;
  * last {@value #CLOSED_LOOP_SPINS} spins (probes included) found work,
  * which paced traffic seldom does: its gaps outlast the window now and then
  * (its spins run out at least once a burst), and a spell it begins ends at
- * its next two or three gaps. A spin follows every turn with work,
+ * its next few gaps (two or three pauses, or 9 to 17 late answers, as
+ * below). A spin follows every turn with work,
  * and the account is set aside (neither charged nor credited). A spin that
- * runs out here is a late answer if work comes within {@value #LATE_WINDOWS}
- * windows of its start (the peer was descheduled for a moment), a pause
+ * runs out here is a late answer if the turn that finds the next work ends
+ * within {@value #LATE_WINDOWS} windows of the spin's start (the peer was descheduled for a moment), a pause
  * otherwise (a burst ended, the peer stopped). The loop stays while late
  * answers come at most about once in {@value #CLOSED_LOOP_LATE} spins and
  * pauses once in {@value #CLOSED_LOOP_SPINS}: each spin that finds work adds
@@ -59,15 +60,18 @@ package dev.adder.core.poll;
  * Outside closed-loop spells, with {@code S} the wake-ups saved, {@code N}
  * the turns with work and {@code w} the window:
  * <pre>
- *   time burnt in spins  &lt;=  S * W  +  N * w / PROBE_INTERVAL  +  w + p
+ *   time burnt in spins  &lt;=  S * W  +  N * w / PROBE_INTERVAL  +  2 * w
  * </pre>
- * where {@code p} is the longest time between two of the loop's polls (a spin
- * that runs out is seen to at its first poll past its window). Proof: the
+ * where a spin that runs out is charged its window (what the loop did
+ * between two polls past its end, a task or a pause, is not the spin's).
+ * Proof: the
  * credit changes by {@code +W} per saved wake-up, {@code -burnt} per spin,
  * {@code +w / PROBE_INTERVAL} per turn with work while stopped, and by what
  * the cap cuts off (never positive), so {@code burnt <= S * W + allowances -
  * credit}; a spin begins only at a credit of at least 0 and burns at most
- * {@code w + p}, so the credit is never below {@code -(w + p)}. Whatever the
+ * {@code w}, and the spin that ends a closed-loop spell is charged at most
+ * {@code w} on what the spell began with, so the credit is never below
+ * {@code -2 * w}. Whatever the
  * arrival pattern (even, jittered, in bursts, late and catching up), a loop
  * so costs at most a fixed share of a window per turn (about 0.1 µs for the
  * default 25 µs) more than the wake-ups it saves. In a closed-loop spell of
@@ -125,7 +129,7 @@ public final class BusyPoll {
     /**
      * Whether in a closed-loop spell, and its tally (see the class comment). A loop begins in one: a
      * closed loop is seen only while both sides spin, for a side's spin finds work within its
-     * window only if the other side did not sleep either; paced traffic ends it within two spins.
+     * window only if the other side did not sleep either; paced traffic ends it within a few gaps.
      */
     private boolean closedLoop = true;
     private int tally = CLOSED_LOOP_SPINS;
@@ -133,6 +137,8 @@ public final class BusyPoll {
     private long missedAt = NONE;
     private long missedBurnt;
     private static final long NONE = Long.MIN_VALUE;
+    /** The longest window and wake-up cost taken: far beyond any use, and no sum of them overflows. */
+    private static final long MAX_NANOS = 1_000_000_000L;
     /** Whether the loop is in a spin, which ends at {@link #spinUntil}. */
     private boolean inSpin;
     private long spinUntil;
@@ -157,8 +163,8 @@ public final class BusyPoll {
      * @param wakeUpNanos the CPU a wake-up costs, in nanoseconds: what a spin that saves one earns
      */
     public BusyPoll(long windowNanos, long wakeUpNanos) {
-        if (windowNanos < 0 || wakeUpNanos < 0) {
-            throw new IllegalArgumentException("window and wake-up cost must not be negative");
+        if (windowNanos < 0 || wakeUpNanos < 0 || windowNanos > MAX_NANOS || wakeUpNanos > MAX_NANOS) {
+            throw new IllegalArgumentException("window and wake-up cost must be from 0 to 1 s");
         }
         this.windowNanos = windowNanos;
         this.wakeUpNanos = wakeUpNanos;
@@ -180,10 +186,8 @@ public final class BusyPoll {
         }
         if (inSpin) {
             inSpin = false;
-            if (polled) {
+            if (polled) { // (a spin ends unpaid only in poll(), which has cleared inSpin)
                 paid(polls > 1, polls > 0 ? lastPoll - firstPoll : 0);
-            } else if (!closedLoop) { // work that did not come by a poll (the driver's, woken by another caller)
-                credit = Math.min(maxCredit, credit - (polls > 0 ? lastPoll - firstPoll : 0));
             }
         } else if (missedAt != NONE) {
             lateOrPause(now - missedAt <= LATE_WINDOWS * windowNanos);
@@ -211,7 +215,10 @@ public final class BusyPoll {
         }
         if (now - spinUntil >= 0) {
             inSpin = false;
-            ranOut(now - firstPoll); // it burnt all the time it polled
+            // it burnt its window: what came between two polls past the window's end (a task, a timer,
+            // a pause of the JVM) is not the spin's; charged, a 10 ms pause kept the loop from
+            // spinning for some 100,000 turns
+            ranOut(spinUntil - firstPoll);
             return false;
         }
         lastPoll = now;
