@@ -155,7 +155,7 @@ public final class AdderServer implements AutoCloseable {
             group = new LoopGroup(config);
             group.start();
             if (config.registerMBean()) {
-                mbeanName = JmxStatistics.register(this, config.jmxName());
+                registerMBean();
             }
             log.info("adder server started on {}; {}max connections {}, idle timeout {}, max pending output {} bytes"
                             + " ({} in total), drain timeout {}, busy poll {}",

@@ -277,7 +277,7 @@ public final class BusyPoll {
             missedBurnt = burnt;
             return;
         }
-        credit = Math.min(maxCredit, credit - burnt);
+        credit -= burnt;
         recent <<= 1;
     }
 
@@ -286,7 +286,7 @@ public final class BusyPoll {
         tally -= late ? CLOSED_LOOP_LATE : CLOSED_LOOP_SPINS;
         if (tally < 0) {
             closedLoop = false;
-            credit = Math.min(maxCredit, credit - missedBurnt);
+            credit -= missedBurnt;
         }
     }
 }

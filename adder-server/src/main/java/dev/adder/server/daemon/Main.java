@@ -350,7 +350,7 @@ public final class Main {
                             server.failure().map(Throwable::toString).orElse("no error recorded"));
                     return true;
                 }
-                if (jmxPending && registerWhenWatched(server)) {
+                if (registerWhenWatched(server)) {
                     log().info("statistics registered in JMX as {} (a JMX agent started)", server.jmxName().orElseThrow());
                 }
                 if (System.nanoTime() - nextStatsLog >= 0) {
